@@ -1,0 +1,144 @@
+/**
+ * ctx.ts - the execution context handed to every handler as `c`.
+ *
+ * Built once at start from the configuration and the host's network state;
+ * the protocol handlers read it and update only the learned fields (guest MAC,
+ * guest addresses seen on the tap) and the counters.
+ *
+ * @module
+ */
+
+/** Per-family addressing that the guest sees. */
+export interface Ip4Ctx {
+  /** whether IPv4 is enabled */
+  enabled: boolean;
+  /** address assigned to the guest (4 bytes) */
+  addr: Uint8Array;
+  /** prefix length of the guest's address */
+  prefixLen: number;
+  /** gateway address the guest uses (4 bytes), all zero when none */
+  gateway: Uint8Array;
+  /** last address the guest used as source on the tap (4 bytes) */
+  addrSeen: Uint8Array;
+}
+
+/** IPv6 addressing that the guest sees. */
+export interface Ip6Ctx {
+  /** whether IPv6 is enabled */
+  enabled: boolean;
+  /** global address assigned to the guest (16 bytes) */
+  addr: Uint8Array;
+  /** prefix length of the guest's address */
+  prefixLen: number;
+  /** gateway (router) address (16 bytes): link-local or global */
+  gateway: Uint8Array;
+  /** our link-local address, source of NDP and RA messages (16 bytes) */
+  ourLinkLocal: Uint8Array;
+  /** last global address the guest used as source (16 bytes) */
+  addrSeen: Uint8Array;
+  /** last link-local address the guest used as source (16 bytes) */
+  addrLinkLocalSeen: Uint8Array;
+}
+
+/** Counters of what the tap intake dropped or answered. */
+export interface TapStats {
+  /** frames read from the tap */
+  framesIn: number;
+  /** frames written to the tap */
+  framesOut: number;
+  /** frames dropped as malformed (truncated, bad lengths, garbage) */
+  malformed: number;
+  /** frames dropped as not for us or of an unhandled protocol */
+  unhandled: number;
+  /** ARP requests answered */
+  arpReplies: number;
+  /** neighbour advertisements sent */
+  ndpAdverts: number;
+  /** router advertisements sent */
+  routerAdverts: number;
+}
+
+/** The execution context. */
+export interface Ctx {
+  /** "pasta" (tap device in a namespace) or "passt" (qemu stream socket) */
+  mode: "pasta" | "passt";
+  /** our MAC address as seen by the guest (6 bytes) */
+  ourMac: Uint8Array;
+  /** the guest's MAC address (6 bytes), learned from its frames */
+  guestMac: Uint8Array;
+  /** MTU announced to the guest; 0 means do not announce */
+  mtu: number;
+  /** IPv4 side */
+  ip4: Ip4Ctx;
+  /** IPv6 side */
+  ip6: Ip6Ctx;
+  /** do not answer NDP (neighbour solicitations, router solicitations) */
+  noNdp: boolean;
+  /** do not send router advertisements */
+  noRa: boolean;
+  /** DNS servers to announce, IPv6 (16 bytes each) */
+  dns6: Uint8Array[];
+  /** DNS search domains to announce */
+  dnsSearch: string[];
+  /** counters */
+  stats: TapStats;
+}
+
+/**
+ * Creates a context with everything off and zeroed; setup fills it in.
+ * @returns a new context
+ */
+export function ctxNew(): Ctx {
+  return {
+    mode: "pasta",
+    ourMac: new Uint8Array([0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55]),
+    guestMac: new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    mtu: 65520,
+    ip4: {
+      enabled: false,
+      addr: new Uint8Array(4),
+      prefixLen: 0,
+      gateway: new Uint8Array(4),
+      addrSeen: new Uint8Array(4),
+    },
+    ip6: {
+      enabled: false,
+      addr: new Uint8Array(16),
+      prefixLen: 64,
+      gateway: new Uint8Array(16),
+      ourLinkLocal: new Uint8Array([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0x98,
+        0x55,
+        0x9a,
+        0xff,
+        0xfe,
+        0x55,
+        0x9a,
+        0x55,
+      ]),
+      addrSeen: new Uint8Array(16),
+      addrLinkLocalSeen: new Uint8Array(16),
+    },
+    noNdp: false,
+    noRa: false,
+    dns6: [],
+    dnsSearch: [],
+    stats: {
+      framesIn: 0,
+      framesOut: 0,
+      malformed: 0,
+      unhandled: 0,
+      arpReplies: 0,
+      ndpAdverts: 0,
+      routerAdverts: 0,
+    },
+  };
+}
