@@ -131,6 +131,10 @@ export const LIBC_SYMBOLS = {
   kill: { parameters: ["i32", "i32"], result: "i32" },
   /* pid_t waitpid(pid_t pid, int *status, int options) */
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  /* int setenv(const char *name, const char *value, int overwrite) */
+  setenv: { parameters: ["buffer", "buffer", "i32"], result: "i32" },
+  /* int execvp(const char *file, char *const argv[]) */
+  execvp: { parameters: ["buffer", "buffer"], result: "i32" },
   /* pid_t setsid(void) */
   setsid: { parameters: [], result: "i32" },
   /* char *getenv(const char *name) */
@@ -147,7 +151,7 @@ export const LIBC_SYMBOLS = {
   /* int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
    *                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) */
   posix_spawnp: {
-    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+    parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "buffer"], /* envp: environ */
     result: "i32",
   },
   /* int posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa) */

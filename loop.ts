@@ -1,0 +1,144 @@
+/**
+ * loop.ts - the synchronous epoll loop and its dispatch table.
+ *
+ * Theory of operation: one `epoll_wait` on the JS thread blocks until some
+ * fd is ready; `now` (monotonic ms) is read once per wakeup; each event's
+ * packed reference selects a handler from the table by type, and the handler
+ * gets the fd, the per-type value and the event mask. A handler's failure is
+ * caught at this boundary and counted: one bad flow never stops the loop.
+ * Timers are timerfds in the same set. When a signal interrupts the wait
+ * (EINTR) the loop yields once to the JS event loop so that Deno's signal
+ * listeners run, then carries on.
+ *
+ * @module
+ */
+
+import { Epoll } from "./ffi/epoll.ts";
+import { err } from "./log.ts";
+
+/** Reference types: what an fd in the epoll set is. */
+export const EPOLL_TYPE_NONE = 0;
+/** the tap device (pasta) */
+export const EPOLL_TYPE_TAP_PASTA = 1;
+/** the qemu stream socket (passt) */
+export const EPOLL_TYPE_TAP_PASST = 2;
+/** the listening UNIX socket (passt) */
+export const EPOLL_TYPE_TAP_LISTEN = 3;
+/** the spawned command's pidfd */
+export const EPOLL_TYPE_PIDFD = 4;
+/** inotify watch on the namespace's directory */
+export const EPOLL_TYPE_NSQUIT_INOTIFY = 5;
+/** fallback timer checking the namespace */
+export const EPOLL_TYPE_NSQUIT_TIMER = 6;
+/** periodic protocol timer */
+export const EPOLL_TYPE_TIMER = 7;
+/** TCP connection socket */
+export const EPOLL_TYPE_TCP = 8;
+/** TCP listening socket */
+export const EPOLL_TYPE_TCP_LISTEN = 9;
+/** TCP per-connection timer */
+export const EPOLL_TYPE_TCP_TIMER = 10;
+/** spliced TCP connection socket */
+export const EPOLL_TYPE_TCP_SPLICE = 11;
+/** UDP socket */
+export const EPOLL_TYPE_UDP = 12;
+/** UDP listening socket */
+export const EPOLL_TYPE_UDP_LISTEN = 13;
+/** ICMP ping socket */
+export const EPOLL_TYPE_PING = 14;
+/** Number of reference types. */
+export const EPOLL_NUM_TYPES = 15;
+
+/** Names of the reference types, for logs. */
+export const EPOLL_TYPE_NAMES: readonly string[] = [
+  "none",
+  "tap (pasta)",
+  "tap (passt)",
+  "tap listen",
+  "pidfd",
+  "namespace inotify",
+  "namespace timer",
+  "timer",
+  "TCP",
+  "TCP listen",
+  "TCP timer",
+  "TCP splice",
+  "UDP",
+  "UDP listen",
+  "ping",
+];
+
+/**
+ * An event handler.
+ * @param fd the fd that is ready
+ * @param data the per-type value of the reference
+ * @param events EPOLL* mask
+ * @param now monotonic time in ms
+ */
+export type EpollHandler = (fd: number, data: number, events: number, now: number) => void;
+
+/** The loop: the epoll set and a handler per reference type. */
+export class EventLoop {
+  /** the epoll set */
+  readonly epoll = new Epoll();
+  /** handler by reference type */
+  readonly handlers: (EpollHandler | null)[] = new Array(EPOLL_NUM_TYPES).fill(null);
+  /** handler failures caught at the dispatch boundary */
+  failures = 0;
+  /** set to stop the loop after the current batch */
+  exitCode: number | null = null;
+  /** called after each batch of events (deferred work, timers) */
+  post: ((now: number) => void) | null = null;
+
+  /**
+   * Registers the handler for a reference type.
+   * @param type EPOLL_TYPE_*
+   * @param h the handler
+   */
+  on(type: number, h: EpollHandler): void {
+    this.handlers[type] = h;
+  }
+
+  /**
+   * Asks the loop to stop with an exit code.
+   * @param code process exit code
+   */
+  stop(code: number): void {
+    if (this.exitCode === null) this.exitCode = code;
+  }
+
+  /**
+   * Runs until stop() is called.
+   * @param timeoutMs longest wait between post() calls
+   * @returns the exit code given to stop()
+   */
+  async run(timeoutMs = 1000): Promise<number> {
+    const ep = this.epoll;
+    while (this.exitCode === null) {
+      const n = ep.wait(timeoutMs);
+      if (n < 0) {
+        if (n === -4 /* EINTR */) {
+          /* let Deno's signal listeners run */
+          await new Promise((r) => setTimeout(r, 0));
+          continue;
+        }
+        err(`epoll_wait: errno ${-n}`);
+        return 1;
+      }
+      const now = performance.now();
+      for (let i = 0; i < n; i++) {
+        const type = ep.typeOf(i);
+        const h = this.handlers[type];
+        if (h === null || h === undefined) continue;
+        try {
+          h(ep.fdOf(i), ep.dataOf(i), ep.eventsOf(i), now);
+        } catch (e) {
+          this.failures++;
+          err(`${EPOLL_TYPE_NAMES[type]} handler failed: ${e instanceof Error ? e.message : e}`);
+        }
+      }
+      if (this.post !== null) this.post(now);
+    }
+    return this.exitCode;
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * worker_main.ts - the code of the namespace thread.
+ *
+ * A network namespace is a property of a thread, and the main thread must
+ * stay in the host's namespace (it may not be allowed back: FFI-NOTES.md §5).
+ * So a Worker enters or creates the guest's namespace, opens there what must
+ * be opened there (the tap, a netlink socket, the namespace fd, sysctl files)
+ * and spawns the user's command from there so that it inherits the
+ * namespace. File descriptors are process-wide: the main thread uses them.
+ *
+ * With `--allow-ffi` alone a Worker cannot load a module from a file, so this
+ * function must not close over anything: it is started from its own source
+ * text (see ns.ts) and declares its own small libc table.
+ *
+ * Requests are `{ id, op, ... }`; replies `{ id, ok: true, ... }` or
+ * `{ id, ok: false, error: "what: ERRNO" }`.
+ *
+ * @module
+ */
+
+/** Entry point of the namespace Worker; runs in the Worker's global scope. */
+export function nsWorkerMain(): void {
+  const lib = Deno.dlopen("libc.so.6", {
+    __errno_location: { parameters: [], result: "pointer" },
+    unshare: { parameters: ["i32"], result: "i32" },
+    setns: { parameters: ["i32", "i32"], result: "i32" },
+    open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+    close: { parameters: ["i32"], result: "i32" },
+    write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+    ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+    ioctl_int: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
+    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    /* envp and file actions as raw pointers: environ is read from libc */
+    posix_spawnp: {
+      parameters: ["buffer", "buffer", "pointer", "buffer", "buffer", "pointer"],
+      result: "i32",
+    },
+    posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
+    posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
+    posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
+    posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
+    posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
+    environ: { type: "pointer" },
+  } as const);
+  const sym = lib.symbols;
+  const errnoSlot = new Int32Array(
+    Deno.UnsafePointerView.getArrayBuffer(sym.__errno_location()!, 4),
+  );
+  const ERRNO_NAMES: Record<number, string> = {
+    1: "EPERM",
+    2: "ENOENT",
+    9: "EBADF",
+    13: "EACCES",
+    16: "EBUSY",
+    17: "EEXIST",
+    19: "ENODEV",
+    22: "EINVAL",
+    24: "EMFILE",
+    25: "ENOTTY",
+    38: "ENOSYS",
+    95: "EOPNOTSUPP",
+  };
+  const CLONE_NEWNET = 0x40000000;
+  const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
+  const enc = new TextEncoder();
+
+  class Fail extends Error {}
+  function fail(what: string): never {
+    const e = errnoSlot[0]!;
+    throw new Fail(`${what}: ${ERRNO_NAMES[e] ?? "E" + e}`);
+  }
+  function cstr(s: string): Uint8Array<ArrayBuffer> {
+    const b = enc.encode(s);
+    const out = new Uint8Array(b.length + 1);
+    out.set(b);
+    return out;
+  }
+  function openNsFd(): number {
+    const fd = sym.open(cstr("/proc/thread-self/ns/net"), O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) fail("open /proc/thread-self/ns/net");
+    return fd;
+  }
+
+  /** Spawns argv with the process environment; `strs` keeps the strings alive. */
+  function spawn(argv: string[]): number {
+    const strs = argv.map(cstr);
+    const ptrs = new BigUint64Array(strs.length + 1);
+    strs.forEach((s, i) => {
+      ptrs[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(s)));
+    });
+    const attr = new Uint8Array(336);
+    const sigs = new Uint8Array(128);
+    sym.posix_spawnattr_init(attr);
+    sym.posix_spawnattr_setsigmask(attr, sigs);
+    sigs.fill(0xff);
+    sym.posix_spawnattr_setsigdefault(attr, sigs);
+    /* POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK */
+    sym.posix_spawnattr_setflags(attr, 0x04 | 0x08);
+    const pid = new Int32Array(1);
+    const rc = sym.posix_spawnp(
+      new Uint8Array(pid.buffer),
+      strs[0]!,
+      null,
+      attr,
+      new Uint8Array(ptrs.buffer),
+      sym.environ,
+    );
+    sym.posix_spawnattr_destroy(attr);
+    if (rc !== 0) {
+      errnoSlot[0] = rc;
+      fail(`Cannot start "${argv[0]}"`);
+    }
+    return pid[0]!;
+  }
+
+  type Req = {
+    id: number;
+    op: string;
+    path?: string;
+    name?: string;
+    vnetHdr?: boolean;
+    value?: string;
+    argv?: string[];
+  };
+
+  function handle(req: Req): Record<string, unknown> {
+    switch (req.op) {
+      case "unshare":
+        if (sym.unshare(CLONE_NEWNET) < 0) fail("unshare(CLONE_NEWNET)");
+        return { nsFd: openNsFd() };
+      case "setns": {
+        const fd = sym.open(cstr(req.path!), O_RDONLY | O_CLOEXEC, 0);
+        if (fd < 0) fail(`open ${req.path}`);
+        const rc = sym.setns(fd, CLONE_NEWNET);
+        sym.close(fd);
+        if (rc < 0) fail(`setns ${req.path}`);
+        return { nsFd: openNsFd() };
+      }
+      case "tap": {
+        const fd = sym.open(cstr("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
+        if (fd < 0) fail("open /dev/net/tun");
+        const ifr = new Uint8Array(40);
+        ifr.set(enc.encode(req.name!).subarray(0, 15));
+        /* IFF_TAP | IFF_NO_PI, | IFF_VNET_HDR */
+        const flags = 0x0002 | 0x1000 | (req.vnetHdr ? 0x4000 : 0);
+        ifr[16] = flags & 0xff;
+        ifr[17] = flags >> 8;
+        if (sym.ioctl(fd, 0x400454can, ifr) < 0) {
+          sym.close(fd);
+          fail(`TUNSETIFF ${req.name}`);
+        }
+        let nameEnd = ifr.indexOf(0);
+        if (nameEnd < 0 || nameEnd > 16) nameEnd = 16;
+        const name = new TextDecoder().decode(ifr.subarray(0, nameEnd));
+        if (req.vnetHdr) {
+          const sz = new Int32Array([12]);
+          if (sym.ioctl(fd, 0x400454d8n, new Uint8Array(sz.buffer)) < 0) {
+            sym.close(fd);
+            fail("TUNSETVNETHDRSZ");
+          }
+          /* TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 */
+          if (sym.ioctl_int(fd, 0x400454d0n, 7n) < 0) {
+            sym.close(fd);
+            fail("TUNSETOFFLOAD");
+          }
+        }
+        return { tapFd: fd, name };
+      }
+      case "netlink": {
+        /* AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE */
+        const fd = sym.socket(16, 3 | 0o2000000, 0);
+        if (fd < 0) fail("socket(AF_NETLINK)");
+        return { nlFd: fd };
+      }
+      case "write": {
+        const fd = sym.open(cstr(req.path!), O_WRONLY | O_CLOEXEC, 0);
+        if (fd < 0) fail(`open ${req.path}`);
+        const b = enc.encode(req.value!);
+        const n = sym.write(fd, b, b.length);
+        sym.close(fd);
+        if (n < 0) fail(`write ${req.path}`);
+        return {};
+      }
+      case "spawn":
+        return { pid: spawn(req.argv!) };
+      default:
+        throw new Fail(`unknown request "${req.op}"`);
+    }
+  }
+
+  const scope = globalThis as unknown as {
+    onmessage: ((e: MessageEvent<Req>) => void) | null;
+    postMessage: (m: unknown) => void;
+  };
+  scope.onmessage = (e: MessageEvent<Req>) => {
+    const req = e.data;
+    try {
+      scope.postMessage({ id: req.id, ok: true, ...handle(req) });
+    } catch (x) {
+      scope.postMessage({ id: req.id, ok: false, error: x instanceof Error ? x.message : `${x}` });
+    }
+  };
+}

@@ -1,0 +1,287 @@
+/**
+ * pasta.ts - pasta mode: set up the guest's namespace and tap, then run the loop.
+ *
+ * Order of start-up (as pasta): enter a user namespace where needed
+ * (userns.ts), go to the background unless a command is spawned or -f is
+ * given (daemon.ts), read the host's upstream addressing over rtnetlink,
+ * create or join the guest's network namespace on the namespace thread,
+ * create the tap there, configure it (--config-net), write the PID file,
+ * spawn the command, and run the event loop until the command exits, the
+ * namespace goes away or a signal asks us to stop.
+ *
+ * @module
+ */
+
+import type { Config } from "./conf/config.ts";
+import { ctxNew } from "./ctx.ts";
+import type { Ctx } from "./ctx.ts";
+import { libc } from "./ffi/libc.ts";
+import { SysError } from "./ffi/errno.ts";
+import { writeFileText } from "./ffi/mem.ts";
+import { pidfdOpen, reap } from "./ffi/proc.ts";
+import { AF_INET, AF_INET6, EPOLLIN, SIGTERM } from "./ffi/layout.ts";
+import {
+  EPOLL_TYPE_NSQUIT_INOTIFY,
+  EPOLL_TYPE_NSQUIT_TIMER,
+  EPOLL_TYPE_PIDFD,
+  EPOLL_TYPE_TAP_PASTA,
+  EventLoop,
+} from "./loop.ts";
+import { NsThread } from "./ns/ns.ts";
+import { netnsWatch, netnsWatchGone } from "./ns/netns_quit.ts";
+import { needUserns, reexecInNewUserns, reexecInUserns } from "./ns/userns.ts";
+import { daemonize, daemonReport, isDaemonChild } from "./daemon.ts";
+import { tapHandler, tapNew } from "./tap/tap.ts";
+import { pcapClose, pcapOpen } from "./pcap.ts";
+import { debug, info } from "./log.ts";
+import { ConfError } from "./conf/errors.ts";
+import { parseIp4, parseIp6 } from "./conf/addr.ts";
+import { hostUpstream, nlOpen } from "./ffi/netlink_io.ts";
+import type { Upstream } from "./ffi/netlink_io.ts";
+import { nsConfigure } from "./ns/ns_conf.ts";
+
+/** Default name of the tap when the host has no upstream interface. */
+export const PASTA_DEFAULT_IFNAME = "tap0";
+/** Link-local IPv4 address given to the guest in local mode (169.254.2.1). */
+const IP4_LL_GUEST_ADDR = new Uint8Array([169, 254, 2, 1]);
+/** Link-local IPv4 gateway in local mode (169.254.2.2). */
+const IP4_LL_GUEST_GW = new Uint8Array([169, 254, 2, 2]);
+/** Link-local IPv6 gateway in local mode (fe80::1). */
+const IP6_LL_GUEST_GW = new Uint8Array([0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+
+/** Where the guest's namespace comes from. */
+function nsTarget(conf: Config): string | null {
+  if (conf.netns !== undefined) return conf.netns;
+  if (conf.pid !== undefined) return `/proc/${conf.pid}/ns/net`;
+  return null;
+}
+
+/** Prefix length of an IPv4 address by its historical class, as pasta. */
+function classPrefix(a: Uint8Array): number {
+  if (a[0]! < 128) return 8;
+  if (a[0]! < 192) return 16;
+  if (a[0]! < 224) return 24;
+  return 32;
+}
+
+function isLinkLocal6(a: Uint8Array): boolean {
+  return a[0] === 0xfe && (a[1]! & 0xc0) === 0x80;
+}
+
+/**
+ * Fills the context's addressing from the host's upstream interfaces and the
+ * options (-a, -n, -g win over what the host has), falling back to pasta's
+ * local mode when the host has neither family.
+ */
+function ctxAddressing(
+  c: Ctx,
+  conf: Config,
+  up4: Upstream | null,
+  up6: Upstream | null,
+): { local: boolean } {
+  const local = up4 === null && up6 === null;
+  if (local) {
+    info("No external interface as template, switch to local mode");
+    c.ip4.enabled = !conf.ipv6Only;
+    c.ip4.addr.set(IP4_LL_GUEST_ADDR);
+    c.ip4.gateway.set(IP4_LL_GUEST_GW);
+    c.ip4.prefixLen = 16;
+    c.ip6.enabled = !conf.ipv4Only;
+    c.ip6.gateway.set(IP6_LL_GUEST_GW);
+    c.ip6.ourLinkLocal.set(IP6_LL_GUEST_GW);
+  }
+  if (up4 !== null) {
+    c.ip4.enabled = true;
+    const a = up4.addrs[0];
+    if (a !== undefined) {
+      c.ip4.addr.set(a.addr);
+      c.ip4.prefixLen = a.prefixLen;
+    }
+    if (up4.gateway !== null) c.ip4.gateway.set(up4.gateway);
+  }
+  if (up6 !== null) {
+    c.ip6.enabled = true;
+    const a = up6.addrs.find((x) => !isLinkLocal6(x.addr));
+    if (a !== undefined) {
+      c.ip6.addr.set(a.addr);
+      c.ip6.prefixLen = a.prefixLen;
+    }
+    if (up6.gateway !== null) c.ip6.gateway.set(up6.gateway);
+    if (up6.gateway !== null && isLinkLocal6(up6.gateway)) c.ip6.ourLinkLocal.set(up6.gateway);
+    else if (up6.linkLocal !== null) c.ip6.ourLinkLocal.set(up6.linkLocal);
+  }
+  if (conf.addr4 !== undefined && !conf.ipv6Only) {
+    const a = parseIp4(conf.addr4)!;
+    c.ip4.enabled = true;
+    c.ip4.addr.set(a);
+    c.ip4.prefixLen = conf.prefixLen4 ?? conf.netmask ?? classPrefix(a);
+  } else if (conf.netmask !== undefined) c.ip4.prefixLen = conf.netmask;
+  if (conf.gateway4 !== undefined && !conf.ipv6Only) c.ip4.gateway.set(parseIp4(conf.gateway4)!);
+  if (conf.addr6 !== undefined && !conf.ipv4Only) {
+    c.ip6.enabled = true;
+    c.ip6.addr.set(parseIp6(conf.addr6)!);
+    c.ip6.prefixLen = conf.prefixLen6 ?? 64;
+  }
+  if (conf.gateway6 !== undefined && !conf.ipv4Only) {
+    const g = parseIp6(conf.gateway6)!;
+    c.ip6.gateway.set(g);
+    if (isLinkLocal6(g)) c.ip6.ourLinkLocal.set(g);
+  }
+  if (conf.ipv6Only) c.ip4.enabled = false;
+  if (conf.ipv4Only) c.ip6.enabled = false;
+  c.ip4.addrSeen.set(c.ip4.addr);
+  c.ip6.addrSeen.set(c.ip6.addr);
+  for (const d of conf.dns) {
+    const a6 = parseIp6(d);
+    if (a6 !== null && !d.includes(".")) c.dns6.push(a6);
+  }
+  c.dnsSearch = conf.searchNone ? [] : [...conf.search];
+  return { local };
+}
+
+/**
+ * Runs pasta mode to the end.
+ * @param conf the parsed configuration
+ * @returns the process exit code
+ */
+export async function pastaMain(conf: Config): Promise<number> {
+  const target = nsTarget(conf);
+
+  if (needUserns()) {
+    if (conf.userns !== undefined) reexecInUserns(conf.userns);
+    if (conf.pid !== undefined) reexecInUserns(`/proc/${conf.pid}/ns/user`);
+    if (target === null) reexecInNewUserns();
+  }
+
+  const spawning = target === null;
+  const background = !spawning && !conf.foreground;
+  if (background && !isDaemonChild()) {
+    const r = daemonize();
+    if (r.code !== 0) throw new ConfError(r.error);
+    return 0;
+  }
+
+  try {
+    const code = await pastaRun(conf, target, background);
+    return code;
+  } catch (e) {
+    if (background) daemonReport(e instanceof Error ? e.message : String(e));
+    throw e;
+  }
+}
+
+async function pastaRun(conf: Config, target: string | null, background: boolean): Promise<number> {
+  const c = ctxNew();
+  c.mode = "pasta";
+  if (conf.ourMac !== undefined) c.ourMac.set(conf.ourMac);
+  if (conf.mtu !== undefined) c.mtu = conf.mtu;
+  c.noNdp = conf.noNdp || conf.noIcmp;
+  c.noRa = conf.noRa;
+
+  const hostNl = nlOpen();
+  const up4 = conf.ipv6Only ? null : hostUpstream(hostNl, AF_INET, conf.ifname);
+  const up6 = conf.ipv4Only ? null : hostUpstream(hostNl, AF_INET6, conf.ifname);
+  if (conf.ifname !== undefined && up4 === null && up6 === null) {
+    throw new ConfError(`External interface "${conf.ifname}" not usable`);
+  }
+  const { local } = ctxAddressing(c, conf, up4, up6);
+
+  const ns = new NsThread();
+  let nsFd: number;
+  try {
+    nsFd = target === null ? await ns.unshare() : await ns.setns(target);
+  } catch (e) {
+    ns.close();
+    throw e;
+  }
+  if (target === null) {
+    await ns.write("/proc/sys/net/ipv4/ping_group_range", "0 0").catch(() => {
+      debug("Cannot set ping_group_range, ICMP requests might fail");
+    });
+  }
+  const ifname = conf.nsIfname ?? (local ? undefined : (up4 ?? up6)?.ifname) ??
+    PASTA_DEFAULT_IFNAME;
+  const { tapFd, name } = await ns.tap(ifname, true);
+  const nsNl = await ns.netlink();
+  nsConfigure(c, conf, { hostNl, nsNl, tapName: name, up4, up6, local });
+  debug(`tap ${name} ready in namespace fd ${nsFd}`);
+
+  if (conf.pcap !== undefined) pcapOpen(conf.pcap);
+
+  const loop = new EventLoop();
+  const tap = tapNew(tapFd, true);
+  loop.epoll.add(tapFd, EPOLLIN, EPOLL_TYPE_TAP_PASTA);
+  loop.on(EPOLL_TYPE_TAP_PASTA, () => {
+    if (!tapHandler(c, tap)) {
+      info("Tap device gone, exiting");
+      loop.stop(0);
+    }
+  });
+
+  if (target !== null && !conf.noNetnsQuit) {
+    if (conf.netns !== undefined) {
+      const w = netnsWatch(conf.netns);
+      const type = w.kind === "inotify" ? EPOLL_TYPE_NSQUIT_INOTIFY : EPOLL_TYPE_NSQUIT_TIMER;
+      loop.epoll.add(w.fd, EPOLLIN, type);
+      const h = () => {
+        if (netnsWatchGone(w)) {
+          info("Namespace gone, exiting");
+          loop.stop(0);
+        }
+      };
+      loop.on(EPOLL_TYPE_NSQUIT_INOTIFY, h);
+      loop.on(EPOLL_TYPE_NSQUIT_TIMER, h);
+    } else if (conf.pid !== undefined) {
+      const pfd = pidfdOpen(conf.pid);
+      if (pfd >= 0) {
+        loop.epoll.add(pfd, EPOLLIN, EPOLL_TYPE_PIDFD, 1);
+      }
+    }
+  }
+
+  let child = -1;
+  loop.on(EPOLL_TYPE_PIDFD, (_fd, data) => {
+    if (data === 1) {
+      info("Namespace process gone, exiting");
+      loop.stop(0);
+      return;
+    }
+    const code = reap(child);
+    if (code >= 0) loop.stop(code);
+  });
+
+  const stopOn = (sig: Deno.Signal, code: number) => {
+    try {
+      Deno.addSignalListener(sig, () => {
+        if (child > 0) libc.symbols.kill(child, SIGTERM);
+        loop.stop(code);
+      });
+    } catch { /* not available */ }
+  };
+  stopOn("SIGTERM", 143);
+  stopOn("SIGINT", 130);
+
+  if (conf.pidFile !== undefined) {
+    writeFileText(conf.pidFile, `${libc.symbols.getpid()}\n`);
+  }
+
+  if (target === null) {
+    const argv = conf.command.length > 0 ? conf.command : [defaultShell()];
+    child = await ns.spawn(argv);
+    const pfd = pidfdOpen(child);
+    if (pfd < 0) throw new SysError("pidfd_open", -pfd);
+    loop.epoll.add(pfd, EPOLLIN, EPOLL_TYPE_PIDFD, 0);
+  }
+  if (background) daemonReport(null);
+
+  const code = await loop.run(1000);
+  ns.close();
+  pcapClose();
+  return code;
+}
+
+function defaultShell(): string {
+  const p = libc.symbols.getenv(new TextEncoder().encode("SHELL\0"));
+  if (p === null) return "/bin/sh";
+  return new Deno.UnsafePointerView(p).getCString() || "/bin/sh";
+}

@@ -1,0 +1,185 @@
+/**
+ * tap.ts - frames from and to the guest's tap device.
+ *
+ * Theory of operation: the tap fd is non-blocking and in the epoll set. On
+ * each readiness event tapHandler() reads frames until EAGAIN (at most
+ * TAP_BATCH per event, so that other fds get their turn), into one
+ * preallocated buffer. With IFF_VNET_HDR every frame is preceded by a
+ * 12-byte virtio-net header (VNET_HDR_LEN); frames we write carry a zeroed
+ * one. Each frame is bounds-checked, captured to pcap when asked, its source
+ * MAC learned, and handed by EtherType to the protocol handlers: ARP and NDP
+ * are answered here, IPv4/IPv6 go to the L4 handlers registered by the
+ * protocol modules. Whatever is malformed is dropped and counted in
+ * `c.stats.malformed`; nothing that comes from the guest can throw.
+ *
+ * @module
+ */
+
+import type { Ctx } from "../ctx.ts";
+import { libc } from "../ffi/libc.ts";
+import { errno } from "../ffi/errno.ts";
+import { arpHandle } from "../local/arp.ts";
+import { ndpHandle } from "../local/ndp.ts";
+import { pcapFrame, pcapOn } from "../pcap.ts";
+import { LOG_TRACE, logLevel, trace } from "../log.ts";
+
+/** Length of the virtio-net header with IFF_VNET_HDR (virtio_net_hdr_mrg_rxbuf). */
+export const VNET_HDR_LEN = 12;
+/** Largest frame read from the tap: a 64 KiB GSO frame plus headers. */
+export const TAP_FRAME_MAX = 65536 + 14 + VNET_HDR_LEN;
+/** Frames read per readiness event at most. */
+export const TAP_BATCH = 64;
+
+const ETH_HLEN = 14;
+const ETH_P_IP = 0x0800;
+const ETH_P_ARP = 0x0806;
+const ETH_P_IPV6 = 0x86dd;
+const IPPROTO_ICMPV6 = 58;
+
+/**
+ * Handler for IP frames of one family: returns nothing; counts on its own.
+ * `frame` holds the Ethernet frame at `off`, `len` bytes long.
+ */
+export type L3Handler = (c: Ctx, frame: Uint8Array, view: DataView, off: number, len: number) => void;
+
+/** The tap device and its buffers. */
+export interface Tap {
+  /** the tap fd, -1 when closed */
+  fd: number;
+  /** whether frames carry a virtio-net header */
+  vnetHdr: number;
+  /** input buffer, one frame at a time */
+  inBuf: Uint8Array<ArrayBuffer>;
+  /** view over inBuf */
+  inView: DataView;
+  /** output buffer for locally generated replies: header + frame */
+  outBuf: Uint8Array<ArrayBuffer>;
+  /** the frame part of outBuf (after the virtio-net header, if any) */
+  outFrame: Uint8Array;
+  /** IPv4 handler (TCP/UDP/ICMP), null until one is registered */
+  ip4: L3Handler | null;
+  /** IPv6 handler for everything but NDP, null until one is registered */
+  ip6: L3Handler | null;
+}
+
+/**
+ * Creates the tap state around an open tap fd.
+ * @param fd the tap fd (non-blocking)
+ * @param vnetHdr whether IFF_VNET_HDR is on
+ * @returns the tap state
+ */
+export function tapNew(fd: number, vnetHdr: boolean): Tap {
+  const hdr = vnetHdr ? VNET_HDR_LEN : 0;
+  const inBuf = new Uint8Array(TAP_FRAME_MAX);
+  const outBuf = new Uint8Array(TAP_FRAME_MAX);
+  return {
+    fd,
+    vnetHdr: hdr,
+    inBuf,
+    inView: new DataView(inBuf.buffer),
+    outBuf,
+    outFrame: outBuf.subarray(hdr),
+    ip4: null,
+    ip6: null,
+  };
+}
+
+/**
+ * Writes the frame built in `tap.outFrame` to the guest.
+ * @param c execution context
+ * @param tap the tap
+ * @param len frame length (without the virtio-net header)
+ * @returns bytes written, or -errno
+ */
+export function tapSendOut(c: Ctx, tap: Tap, len: number): number {
+  if (pcapOn) pcapFrame(tap.outFrame, 0, len);
+  const n = libc.symbols.write(tap.fd, tap.outBuf, len + tap.vnetHdr);
+  if (n < 0) return -errno();
+  c.stats.framesOut++;
+  return n;
+}
+
+/**
+ * Processes one frame from the guest.
+ * @param c execution context
+ * @param tap the tap
+ * @param frame buffer holding the frame
+ * @param view DataView over the same buffer
+ * @param off where the Ethernet header starts
+ * @param len frame length
+ */
+export function tapInput(
+  c: Ctx,
+  tap: Tap,
+  frame: Uint8Array,
+  view: DataView,
+  off: number,
+  len: number,
+): void {
+  c.stats.framesIn++;
+  if (pcapOn) pcapFrame(frame, off, len);
+  if (len < ETH_HLEN) {
+    c.stats.malformed++;
+    return;
+  }
+  /* Learn the guest's MAC from unicast sources */
+  if ((frame[off + 6]! & 1) === 0) {
+    const m = c.guestMac;
+    for (let i = 0; i < 6; i++) m[i] = frame[off + 6 + i]!;
+  }
+  const type = view.getUint16(off + 12);
+  let reply = 0;
+  switch (type) {
+    case ETH_P_ARP:
+      reply = arpHandle(c, frame, off, len, tap.outFrame);
+      break;
+    case ETH_P_IP:
+      if (tap.ip4 !== null) tap.ip4(c, frame, view, off, len);
+      else c.stats.unhandled++;
+      return;
+    case ETH_P_IPV6: {
+      /* NDP is ours; everything else goes to the IPv6 handler */
+      if (len >= ETH_HLEN + 40 && frame[off + ETH_HLEN + 6] === IPPROTO_ICMPV6) {
+        const t = len >= ETH_HLEN + 41 ? frame[off + ETH_HLEN + 40]! : 0;
+        if (t >= 133 && t <= 137) {
+          reply = ndpHandle(c, frame, off, len, tap.outFrame);
+          break;
+        }
+      }
+      if (tap.ip6 !== null) tap.ip6(c, frame, view, off, len);
+      else c.stats.unhandled++;
+      return;
+    }
+    default:
+      c.stats.unhandled++;
+      return;
+  }
+  if (reply > 0) tapSendOut(c, tap, reply);
+}
+
+/**
+ * Epoll handler for the tap: reads and processes frames until EAGAIN.
+ * @param c execution context
+ * @param tap the tap
+ * @returns false when the tap is gone (EOF or a fatal error), true otherwise
+ */
+export function tapHandler(c: Ctx, tap: Tap): boolean {
+  const buf = tap.inBuf;
+  const hdr = tap.vnetHdr;
+  for (let i = 0; i < TAP_BATCH; i++) {
+    const n = libc.symbols.read(tap.fd, buf, buf.length);
+    if (n < 0) {
+      const e = errno();
+      if (e === 11 /* EAGAIN */ || e === 4 /* EINTR */) return true;
+      if (logLevel >= LOG_TRACE) trace(`tap read: errno ${e}`);
+      return e !== 5 /* EIO: device gone */ && e !== 9 /* EBADF */;
+    }
+    if (n === 0) return false;
+    if (n < hdr) {
+      c.stats.malformed++;
+      continue;
+    }
+    tapInput(c, tap, buf, tap.inView, hdr, n - hdr);
+  }
+  return true;
+}

@@ -1,0 +1,182 @@
+/**
+ * topology.ts - the hermetic test world of DESIGN.md.
+ *
+ * ```
+ *  [remote ns]  veth 198.51.100.1/24, 2001:db8:1::1/64; lo: 203.0.113.10, 2001:db8:2::10
+ *       | veth pair ("the internet")
+ *  [host ns]    eth0 198.51.100.2/24 + default via .1; 2001:db8:1::2/64 + default via ::1
+ *       |  orzo --pasta runs here
+ *  [guest ns]   tap created by orzo
+ * ```
+ *
+ * Nothing in it can reach the machine's real network: the host namespace's
+ * only link leads to the remote namespace. Every process started through it
+ * has a deadline; destroy() removes both namespaces.
+ *
+ * @module
+ */
+
+/** Result of a command. */
+export interface RunResult {
+  /** exit status */
+  code: number;
+  /** standard output */
+  stdout: string;
+  /** standard error */
+  stderr: string;
+}
+
+/** Absolute path of the repository. */
+export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+/** The pinned deno binary. */
+export const DENO = `${REPO}/node_modules/.bin/deno`;
+/** orzo's entry point. */
+export const MAIN = `${REPO}/main.ts`;
+
+/**
+ * Runs a command with a deadline.
+ * @param argv program and arguments
+ * @param opts timeout in ms (default 30 s), extra environment, stdin text
+ * @returns exit status and output
+ */
+export async function run(
+  argv: string[],
+  opts: { timeoutMs?: number; env?: Record<string, string>; stdin?: string } = {},
+): Promise<RunResult> {
+  const cmd = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdout: "piped",
+    stderr: "piped",
+    stdin: opts.stdin !== undefined ? "piped" : "null",
+    env: opts.env,
+  });
+  const child = cmd.spawn();
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(opts.stdin));
+    await w.close();
+  }
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }, opts.timeoutMs ?? 30000);
+  const out = await child.output();
+  clearTimeout(timer);
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/**
+ * Runs a command and throws when it fails.
+ * @param argv program and arguments
+ * @returns its standard output
+ */
+export async function sh(argv: string[]): Promise<string> {
+  const r = await run(argv);
+  if (r.code !== 0) {
+    throw new Error(`${argv.join(" ")} failed (${r.code}): ${r.stderr.trim()}`);
+  }
+  return r.stdout;
+}
+
+let counter = 0;
+
+/** The host and remote namespaces of one test. */
+export class Topology {
+  /** name of the "host" namespace where orzo runs */
+  readonly host: string;
+  /** name of the "remote" namespace (the internet) */
+  readonly remote: string;
+
+  private constructor(host: string, remote: string) {
+    this.host = host;
+    this.remote = remote;
+  }
+
+  /**
+   * Builds the topology.
+   * @param opts `noDefaultRoute` leaves the host without default routes (local mode);
+   *   `v4Only` gives the host no IPv6 addresses
+   * @returns the topology; call destroy() in a finally block
+   */
+  static async create(
+    opts: { noDefaultRoute?: boolean; v4Only?: boolean } = {},
+  ): Promise<Topology> {
+    const id = `${Deno.pid}-${counter++}`;
+    const t = new Topology(`orzo-h-${id}`, `orzo-r-${id}`);
+    try {
+      await sh(["ip", "netns", "add", t.host]);
+      await sh(["ip", "netns", "add", t.remote]);
+      const r = (a: string[]) => sh(["ip", "-n", t.remote, ...a]);
+      const h = (a: string[]) => sh(["ip", "-n", t.host, ...a]);
+      await r(["link", "add", "veth-r", "type", "veth", "peer", "name", "eth0", "netns", t.host]);
+      await r(["link", "set", "lo", "up"]);
+      await r(["addr", "add", "198.51.100.1/24", "dev", "veth-r"]);
+      await r(["addr", "add", "203.0.113.10/32", "dev", "lo"]);
+      if (!opts.v4Only) {
+        await r(["addr", "add", "2001:db8:1::1/64", "dev", "veth-r", "nodad"]);
+        await r(["addr", "add", "2001:db8:2::10/128", "dev", "lo"]);
+      }
+      await r(["link", "set", "veth-r", "up"]);
+      await h(["link", "set", "lo", "up"]);
+      await h(["addr", "add", "198.51.100.2/24", "dev", "eth0"]);
+      if (!opts.v4Only) await h(["addr", "add", "2001:db8:1::2/64", "dev", "eth0", "nodad"]);
+      await h(["link", "set", "eth0", "up"]);
+      if (!opts.noDefaultRoute) {
+        await h(["route", "add", "default", "via", "198.51.100.1"]);
+        if (!opts.v4Only) await h(["-6", "route", "add", "default", "via", "2001:db8:1::1"]);
+      }
+    } catch (e) {
+      await t.destroy();
+      throw e;
+    }
+    return t;
+  }
+
+  /**
+   * Runs a command in the host namespace.
+   * @param argv program and arguments
+   * @param opts see run()
+   * @returns exit status and output
+   */
+  inHost(
+    argv: string[],
+    opts: { timeoutMs?: number; env?: Record<string, string>; stdin?: string } = {},
+  ): Promise<RunResult> {
+    return run(["ip", "netns", "exec", this.host, ...argv], opts);
+  }
+
+  /**
+   * Runs orzo (pasta mode) in the host namespace.
+   * @param args orzo's arguments after `--pasta`
+   * @param opts see run(); `user` runs it as that uid/gid instead of root
+   * @returns exit status and output
+   */
+  orzo(
+    args: string[],
+    opts: { timeoutMs?: number; user?: number; stdin?: string } = {},
+  ): Promise<RunResult> {
+    const argv = [DENO, "run", "--allow-ffi", MAIN, "--pasta", ...args];
+    if (opts.user !== undefined) {
+      const u = String(opts.user);
+      return this.inHost([
+        "setpriv",
+        `--reuid=${u}`,
+        `--regid=${u}`,
+        "--clear-groups",
+        "env",
+        `HOME=/tmp`,
+        `DENO_DIR=/tmp/orzo-deno-dir-${u}`,
+        ...argv,
+      ], opts);
+    }
+    return this.inHost(argv, opts);
+  }
+
+  /** Removes both namespaces (and with them the veth pair). */
+  async destroy(): Promise<void> {
+    await run(["ip", "netns", "del", this.host]);
+    await run(["ip", "netns", "del", this.remote]);
+  }
+}
