@@ -1,27 +1,34 @@
 /**
  * daemon.ts - going to the background once ready, as pasta does without -f.
  *
- * Deno cannot fork(), so orzo starts itself again as a new session leader
- * with a pipe on fd DAEMON_FD and waits: the background copy does the whole
- * set-up, writes the PID file, moves its standard streams to /dev/null and
- * reports "ready" (or its one-line error) through the pipe. The foreground
- * copy then exits 0 (or prints the error and exits 1), so that callers such
- * as Podman see the network ready when orzo returns.
+ * Deno cannot fork(), so orzo starts itself again as a new session leader and
+ * waits. The background copy gets /dev/null as standard input and output,
+ * and one pipe as both standard error and fd DAEMON_FD: everything it logs
+ * during set-up reaches the foreground copy, which relays it to its own
+ * standard error. When the network is ready the background copy writes the
+ * PID file, then DAEMON_READY on DAEMON_FD, and moves standard error to
+ * /dev/null; the foreground copy exits 0. If set-up fails the background copy
+ * prints its one-line error and exits, the pipe reaches end-of-file, and the
+ * foreground copy exits 1. The pipe must not be the caller's: Deno keeps
+ * private duplicates of its standard streams, which would hold a caller's
+ * pipe (Podman's, a test's) open after the foreground copy is gone.
  *
  * @module
  */
 
 import { libc } from "./ffi/libc.ts";
-import { check } from "./ffi/errno.ts";
+import { check, ERRNO, errno } from "./ffi/errno.ts";
 import { cString, getEnv } from "./ffi/mem.ts";
-import { setEnv, spawn } from "./ffi/proc.ts";
+import { environWith, spawn } from "./ffi/proc.ts";
 import { O_CLOEXEC, O_RDWR } from "./ffi/layout.ts";
 import { selfArgv } from "./ns/userns.ts";
 
-/** Environment variable telling the background copy its pipe fd. */
+/** Environment variable telling the background copy its report fd. */
 export const DAEMON_ENV = "ORZO_DAEMON_FD";
-/** The fd number of the pipe in the background copy. */
+/** The fd number of the report pipe in the background copy. */
 export const DAEMON_FD = 3;
+/** What the background copy writes when ready: cannot occur in log text. */
+export const DAEMON_READY = "\0ready\n";
 
 /**
  * Whether this process is the background copy.
@@ -31,47 +38,66 @@ export function isDaemonChild(): boolean {
   return getEnv(DAEMON_ENV) !== undefined;
 }
 
-/**
- * Starts the background copy and waits for its report.
- * @returns the exit code for the foreground copy: 0 when the background copy
- *   is ready, 1 when it failed (its error is printed by the caller)
- */
-export function daemonize(): { code: number; error: string } {
-  const fds = new Int32Array(2);
-  check(libc.symbols.pipe2(new Uint8Array(fds.buffer), O_CLOEXEC), "pipe2");
-  setEnv(DAEMON_ENV, String(DAEMON_FD));
-  const pid = spawn(selfArgv(), { setsid: true, fds: [[DAEMON_FD, fds[1]!]] });
-  libc.symbols.close(fds[1]!);
-  const buf = new Uint8Array(4096);
-  let got = 0;
-  for (;;) {
-    const n = libc.symbols.read(fds[0]!, buf.subarray(got), buf.length - got);
-    if (n <= 0) break;
-    got += n;
-    if (got === buf.length) break;
-  }
-  libc.symbols.close(fds[0]!);
-  const msg = new TextDecoder().decode(buf.subarray(0, got));
-  if (msg === "ready") return { code: 0, error: "" };
-  return { code: 1, error: msg || `background process ${pid} exited during set-up` };
+function openDevNull(): number {
+  return check(libc.symbols.open(cString("/dev/null"), O_RDWR | O_CLOEXEC, 0), "open /dev/null");
 }
 
 /**
- * In the background copy: report the outcome of the set-up to the waiting
- * foreground copy, and on success detach the standard streams.
- * @param error null when ready, otherwise the one-line error
+ * Starts the background copy, relays its set-up messages, waits for its report.
+ * @returns 0 when the background copy is ready, 1 when it failed (it has
+ *   already printed why)
  */
-export function daemonReport(error: string | null): void {
-  if (error === null) {
-    const devnull = libc.symbols.open(cString("/dev/null"), O_RDWR | O_CLOEXEC, 0);
-    if (devnull >= 0) {
-      libc.symbols.dup2(devnull, 0);
-      libc.symbols.dup2(devnull, 1);
-      libc.symbols.dup2(devnull, 2);
-      libc.symbols.close(devnull);
-    }
+export function daemonize(): number {
+  const fds = new Int32Array(2);
+  check(libc.symbols.pipe2(new Uint8Array(fds.buffer), O_CLOEXEC), "pipe2");
+  const devnull = openDevNull();
+  const env = environWith({ [DAEMON_ENV]: String(DAEMON_FD) });
+  try {
+    spawn(selfArgv(), {
+      setsid: true,
+      fds: [[0, devnull], [1, devnull], [2, fds[1]!], [DAEMON_FD, fds[1]!]],
+      env,
+    });
+  } finally {
+    libc.symbols.close(fds[1]!);
+    libc.symbols.close(devnull);
   }
-  const b = new TextEncoder().encode(error ?? "ready");
+  const marker = new TextEncoder().encode(DAEMON_READY);
+  const buf = new Uint8Array(4096);
+  let matched = 0;
+  for (;;) {
+    const n = libc.symbols.read(fds[0]!, buf, buf.length);
+    if (n < 0 && errno() === ERRNO.EINTR) continue;
+    if (n <= 0) break;
+    const out = 0;
+    for (let i = 0; i < n; i++) {
+      if (buf[i] === marker[matched]) {
+        matched++;
+        if (matched === marker.length) {
+          if (i + 1 - matched > out) {
+            libc.symbols.write(2, buf.subarray(out), i + 1 - matched - out);
+          }
+          libc.symbols.close(fds[0]!);
+          return 0;
+        }
+      } else matched = buf[i] === marker[0] ? 1 : 0;
+    }
+    const keep = n - matched;
+    if (keep > out) libc.symbols.write(2, buf.subarray(out), keep - out);
+  }
+  libc.symbols.close(fds[0]!);
+  return 1;
+}
+
+/**
+ * In the background copy, once ready: tell the foreground copy, and move
+ * standard error away from the report pipe.
+ */
+export function daemonReady(): void {
+  const b = new TextEncoder().encode(DAEMON_READY);
   libc.symbols.write(DAEMON_FD, b, b.length);
   libc.symbols.close(DAEMON_FD);
+  const devnull = openDevNull();
+  libc.symbols.dup2(devnull, 2);
+  libc.symbols.close(devnull);
 }

@@ -18,7 +18,7 @@ import type { Ctx } from "./ctx.ts";
 import { libc } from "./ffi/libc.ts";
 import { SysError } from "./ffi/errno.ts";
 import { writeFileText } from "./ffi/mem.ts";
-import { pidfdOpen, reap } from "./ffi/proc.ts";
+import { environWith, pidfdOpen, reap } from "./ffi/proc.ts";
 import { AF_INET, AF_INET6, EPOLLIN, SIGTERM } from "./ffi/layout.ts";
 import {
   EPOLL_TYPE_NSQUIT_INOTIFY,
@@ -30,7 +30,7 @@ import {
 import { NsThread } from "./ns/ns.ts";
 import { netnsWatch, netnsWatchGone } from "./ns/netns_quit.ts";
 import { needUserns, reexecInNewUserns, reexecInUserns } from "./ns/userns.ts";
-import { daemonize, daemonReport, isDaemonChild } from "./daemon.ts";
+import { daemonize, daemonReady, isDaemonChild } from "./daemon.ts";
 import { tapHandler, tapNew } from "./tap/tap.ts";
 import { pcapClose, pcapOpen } from "./pcap.ts";
 import { debug, info } from "./log.ts";
@@ -155,19 +155,8 @@ export async function pastaMain(conf: Config): Promise<number> {
 
   const spawning = target === null;
   const background = !spawning && !conf.foreground;
-  if (background && !isDaemonChild()) {
-    const r = daemonize();
-    if (r.code !== 0) throw new ConfError(r.error);
-    return 0;
-  }
-
-  try {
-    const code = await pastaRun(conf, target, background);
-    return code;
-  } catch (e) {
-    if (background) daemonReport(e instanceof Error ? e.message : String(e));
-    throw e;
-  }
+  if (background && !isDaemonChild()) return daemonize();
+  return await pastaRun(conf, target, background);
 }
 
 async function pastaRun(conf: Config, target: string | null, background: boolean): Promise<number> {
@@ -267,14 +256,20 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
 
   if (target === null) {
     const argv = conf.command.length > 0 ? conf.command : [defaultShell()];
-    child = await ns.spawn(argv);
+    child = await ns.spawn(argv, environWith({}, "ORZO_"));
     const pfd = pidfdOpen(child);
     if (pfd < 0) throw new SysError("pidfd_open", -pfd);
     loop.epoll.add(pfd, EPOLLIN, EPOLL_TYPE_PIDFD, 0);
   }
-  if (background) daemonReport(null);
+  if (background) daemonReady();
 
   const code = await loop.run(1000);
+  const st = c.stats;
+  debug(
+    `tap: frames in ${st.framesIn}, out ${st.framesOut}, malformed ${st.malformed}, ` +
+      `unhandled ${st.unhandled}; ARP replies ${st.arpReplies}, NDP adverts ${st.ndpAdverts}, ` +
+      `router adverts ${st.routerAdverts}; handler failures ${loop.failures}`,
+  );
   ns.close();
   pcapClose();
   return code;

@@ -26,8 +26,8 @@ if [ "$(id -u)" = 0 ]; then
 	chmod 0666 /dev/net/tun
 fi
 
-[ -x node_modules/.bin/deno ] || npm ci --no-audit --no-fund --loglevel=error
-deno=node_modules/.bin/deno
+[ -x tools/deno/node_modules/.bin/deno ] || (cd tools/deno && npm ci --no-audit --no-fund --loglevel=error)
+deno=tools/deno/node_modules/.bin/deno
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

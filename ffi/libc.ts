@@ -158,6 +158,8 @@ export const LIBC_SYMBOLS = {
   posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
   /* int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int newfd) */
   posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+  /* int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *fa, int from) */
+  posix_spawn_file_actions_addclosefrom_np: { parameters: ["buffer", "i32"], result: "i32" },
   /* int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa) */
   posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
   /* int posix_spawnattr_init(posix_spawnattr_t *a) */

@@ -100,19 +100,16 @@ const POSIX_SPAWN_SETSIGDEF = 0x04;
  * Spawns a program from the main thread (in the host's namespaces).
  * @param argv program (looked up in PATH) and arguments
  * @param opts `setsid` to start a new session; `fds` maps child fd numbers to
- *   our fds (dup2 in the child)
+ *   our fds (dup2 in the child); `env` the environment (default: ours)
  * @returns the child's PID
  * @throws SysError when it cannot be started
  */
 export function spawn(
   argv: string[],
-  opts: { setsid?: boolean; fds?: [number, number][] } = {},
+  opts: { setsid?: boolean; fds?: [number, number][]; env?: string[] } = {},
 ): number {
-  const strs = argv.map(cString);
-  const ptrs = new BigUint64Array(strs.length + 1);
-  for (let i = 0; i < strs.length; i++) {
-    ptrs[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(strs[i]!)));
-  }
+  const args = cStringArray(argv);
+  const env = cStringArray(opts.env ?? environWith());
   const attr = new Uint8Array(336);
   const fa = new Uint8Array(80);
   const sigs = new Uint8Array(128);
@@ -125,17 +122,22 @@ export function spawn(
     attr,
     POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (opts.setsid ? POSIX_SPAWN_SETSID : 0),
   );
+  let keep = 2;
   for (const [child, ours] of opts.fds ?? []) {
     libc.symbols.posix_spawn_file_actions_adddup2(fa, ours, child);
+    if (child > keep) keep = child;
   }
+  /* Deno holds descriptors without FD_CLOEXEC (copies of stdio among them):
+   * the child gets none of them, or it would hold our caller's pipes open */
+  libc.symbols.posix_spawn_file_actions_addclosefrom_np(fa, keep + 1);
   const pid = new Int32Array(1);
   const rc = libc.symbols.posix_spawnp(
     new Uint8Array(pid.buffer),
-    strs[0]!,
+    args.keep[0]!,
     fa,
     attr,
-    new Uint8Array(ptrs.buffer),
-    environPtr(),
+    args.ptrs,
+    env.ptrs,
   );
   libc.symbols.posix_spawnattr_destroy(attr);
   libc.symbols.posix_spawn_file_actions_destroy(fa);
@@ -143,18 +145,41 @@ export function spawn(
   return pid[0]!;
 }
 
-const environLib = Deno.dlopen("libc.so.6", { environ: { type: "pointer" } } as const);
+/**
+ * The environment this process was started with (/proc/self/environ),
+ * with `extra` entries added or replacing ones of the same name. libc's
+ * `environ` is not used: a static read through FFI is a snapshot, stale
+ * after setenv().
+ * @param extra variables to set
+ * @param drop a prefix of names to leave out
+ * @returns NAME=value strings
+ */
+export function environWith(extra: Record<string, string> = {}, drop?: string): string[] {
+  const raw = new TextDecoder().decode(readFileBytes("/proc/self/environ"));
+  const out: string[] = [];
+  for (const kv of raw.split("\0")) {
+    if (kv === "") continue;
+    const name = kv.slice(0, kv.indexOf("="));
+    if (name in extra) continue;
+    if (drop !== undefined && name.startsWith(drop)) continue;
+    out.push(kv);
+  }
+  for (const [k, v] of Object.entries(extra)) out.push(`${k}=${v}`);
+  return out;
+}
 
 /**
- * The current environment block, read after any setEnv().
- * @returns a buffer view of `char **environ`
+ * Builds a NULL-terminated `char *[]` from strings.
+ * @param strs the strings
+ * @returns the pointer array and the C strings it points to (keep both alive)
  */
-function environPtr(): Uint8Array<ArrayBuffer> {
-  const p = environLib.symbols.environ;
-  if (p === null) return new Uint8Array(8);
-  /* count entries so that the view covers the NULL terminator */
-  const v = new Deno.UnsafePointerView(p);
-  let n = 0;
-  while (v.getBigUint64(n * 8) !== 0n) n++;
-  return new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(p, (n + 1) * 8));
+export function cStringArray(
+  strs: string[],
+): { ptrs: Uint8Array<ArrayBuffer>; keep: Uint8Array<ArrayBuffer>[] } {
+  const keep = strs.map(cString);
+  const ptrs = new BigUint64Array(keep.length + 1);
+  for (let i = 0; i < keep.length; i++) {
+    ptrs[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(keep[i]!)));
+  }
+  return { ptrs: new Uint8Array(ptrs.buffer), keep };
 }

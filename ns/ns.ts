@@ -97,12 +97,13 @@ export class NsThread {
   }
 
   /**
-   * Spawns a command inside the namespace, with orzo's environment.
+   * Spawns a command inside the namespace.
    * @param argv program (looked up in PATH) and arguments
+   * @param env its environment, NAME=value strings
    * @returns the child's PID
    */
-  async spawn(argv: string[]): Promise<number> {
-    return (await this.#call("spawn", { argv })).pid as number;
+  async spawn(argv: string[], env: string[]): Promise<number> {
+    return (await this.#call("spawn", { argv, env })).pid as number;
   }
 
   /** Stops the thread. */

@@ -20,28 +20,32 @@
 
 /** Entry point of the namespace Worker; runs in the Worker's global scope. */
 export function nsWorkerMain(): void {
-  const lib = Deno.dlopen("libc.so.6", {
-    __errno_location: { parameters: [], result: "pointer" },
-    unshare: { parameters: ["i32"], result: "i32" },
-    setns: { parameters: ["i32", "i32"], result: "i32" },
-    open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
-    close: { parameters: ["i32"], result: "i32" },
-    write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-    ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
-    ioctl_int: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
-    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-    /* envp and file actions as raw pointers: environ is read from libc */
-    posix_spawnp: {
-      parameters: ["buffer", "buffer", "pointer", "buffer", "buffer", "pointer"],
-      result: "i32",
-    },
-    posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
-    posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
-    posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
-    posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
-    posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
-    environ: { type: "pointer" },
-  } as const);
+  const lib = Deno.dlopen(
+    "libc.so.6",
+    {
+      __errno_location: { parameters: [], result: "pointer" },
+      unshare: { parameters: ["i32"], result: "i32" },
+      setns: { parameters: ["i32", "i32"], result: "i32" },
+      open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+      close: { parameters: ["i32"], result: "i32" },
+      write: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+      ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+      ioctl_int: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
+      socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+      posix_spawnp: {
+        parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "buffer"],
+        result: "i32",
+      },
+      posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
+      posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
+      posix_spawn_file_actions_addclosefrom_np: { parameters: ["buffer", "i32"], result: "i32" },
+      posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
+      posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
+      posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
+      posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
+      posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
+    } as const,
+  );
   const sym = lib.symbols;
   const errnoSlot = new Int32Array(
     Deno.UnsafePointerView.getArrayBuffer(sym.__errno_location()!, 4),
@@ -61,7 +65,11 @@ export function nsWorkerMain(): void {
     95: "EOPNOTSUPP",
   };
   const CLONE_NEWNET = 0x40000000;
-  const O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_NONBLOCK = 0o4000, O_CLOEXEC = 0o2000000;
+  const O_RDONLY = 0;
+  const O_WRONLY = 1;
+  const O_RDWR = 2;
+  const O_NONBLOCK = 0o4000;
+  const O_CLOEXEC = 0o2000000;
   const enc = new TextEncoder();
 
   class Fail extends Error {}
@@ -81,13 +89,20 @@ export function nsWorkerMain(): void {
     return fd;
   }
 
-  /** Spawns argv with the process environment; `strs` keeps the strings alive. */
-  function spawn(argv: string[]): number {
-    const strs = argv.map(cstr);
-    const ptrs = new BigUint64Array(strs.length + 1);
-    strs.forEach((s, i) => {
+  /** A NULL-terminated char *[]; `keep` holds the strings alive. */
+  function cArray(list: string[]): { ptrs: Uint8Array<ArrayBuffer>; keep: Uint8Array[] } {
+    const keep = list.map(cstr);
+    const ptrs = new BigUint64Array(keep.length + 1);
+    keep.forEach((s, i) => {
       ptrs[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(s)));
     });
+    return { ptrs: new Uint8Array(ptrs.buffer), keep };
+  }
+
+  /** Spawns argv with the environment env (NAME=value strings). */
+  function spawn(argv: string[], env: string[]): number {
+    const args = cArray(argv);
+    const envp = cArray(env);
     const attr = new Uint8Array(336);
     const sigs = new Uint8Array(128);
     sym.posix_spawnattr_init(attr);
@@ -96,16 +111,21 @@ export function nsWorkerMain(): void {
     sym.posix_spawnattr_setsigdefault(attr, sigs);
     /* POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK */
     sym.posix_spawnattr_setflags(attr, 0x04 | 0x08);
+    /* the command gets standard streams only, as pasta's */
+    const fa = new Uint8Array(80);
+    sym.posix_spawn_file_actions_init(fa);
+    sym.posix_spawn_file_actions_addclosefrom_np(fa, 3);
     const pid = new Int32Array(1);
     const rc = sym.posix_spawnp(
       new Uint8Array(pid.buffer),
-      strs[0]!,
-      null,
+      args.keep[0] as Uint8Array<ArrayBuffer>,
+      fa,
       attr,
-      new Uint8Array(ptrs.buffer),
-      sym.environ,
+      args.ptrs,
+      envp.ptrs,
     );
     sym.posix_spawnattr_destroy(attr);
+    sym.posix_spawn_file_actions_destroy(fa);
     if (rc !== 0) {
       errnoSlot[0] = rc;
       fail(`Cannot start "${argv[0]}"`);
@@ -121,6 +141,7 @@ export function nsWorkerMain(): void {
     vnetHdr?: boolean;
     value?: string;
     argv?: string[];
+    env?: string[];
   };
 
   function handle(req: Req): Record<string, unknown> {
@@ -182,7 +203,7 @@ export function nsWorkerMain(): void {
         return {};
       }
       case "spawn":
-        return { pid: spawn(req.argv!) };
+        return { pid: spawn(req.argv!, req.env!) };
       default:
         throw new Fail(`unknown request "${req.op}"`);
     }

@@ -40,7 +40,13 @@ const IPPROTO_ICMPV6 = 58;
  * Handler for IP frames of one family: returns nothing; counts on its own.
  * `frame` holds the Ethernet frame at `off`, `len` bytes long.
  */
-export type L3Handler = (c: Ctx, frame: Uint8Array, view: DataView, off: number, len: number) => void;
+export type L3Handler = (
+  c: Ctx,
+  frame: Uint8Array,
+  view: DataView,
+  off: number,
+  len: number,
+) => void;
 
 /** The tap device and its buffers. */
 export interface Tap {
@@ -134,12 +140,20 @@ export function tapInput(
       reply = arpHandle(c, frame, off, len, tap.outFrame);
       break;
     case ETH_P_IP:
+      if (len < ETH_HLEN + 20) {
+        c.stats.malformed++;
+        return;
+      }
       if (tap.ip4 !== null) tap.ip4(c, frame, view, off, len);
       else c.stats.unhandled++;
       return;
     case ETH_P_IPV6: {
+      if (len < ETH_HLEN + 40) {
+        c.stats.malformed++;
+        return;
+      }
       /* NDP is ours; everything else goes to the IPv6 handler */
-      if (len >= ETH_HLEN + 40 && frame[off + ETH_HLEN + 6] === IPPROTO_ICMPV6) {
+      if (frame[off + ETH_HLEN + 6] === IPPROTO_ICMPV6) {
         const t = len >= ETH_HLEN + 41 ? frame[off + ETH_HLEN + 40]! : 0;
         if (t >= 133 && t <= 137) {
           reply = ndpHandle(c, frame, off, len, tap.outFrame);

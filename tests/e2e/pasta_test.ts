@@ -13,7 +13,7 @@ type IpAddr = {
   ifname: string;
   mtu: number;
   address?: string;
-  addr_info: { family: string; local: string; prefixlen: number; scope: string }[];
+  "addr_info": { family: string; local: string; prefixlen: number; scope: string }[];
 };
 type IpRoute = { dst: string; gateway?: string; dev: string };
 type IpNeigh = { dst: string; dev: string; lladdr?: string; state?: string[] };
@@ -71,7 +71,20 @@ Deno.test({
     try {
       const r = await guestSh(
         t,
-        ["--config-net", "-m", "1500", "-a", "10.10.0.5", "-n", "16", "-g", "10.10.0.1", "-I", "tapx", "-4"],
+        [
+          "--config-net",
+          "-m",
+          "1500",
+          "-a",
+          "10.10.0.5",
+          "-n",
+          "16",
+          "-g",
+          "10.10.0.1",
+          "-I",
+          "tapx",
+          "-4",
+        ],
         "ip -j addr show dev tapx; echo --; ip -j route show",
       );
       assert.equal(r.code, 0, r.stderr);
@@ -201,7 +214,17 @@ Deno.test({
       assert.equal(r.code, 0, r.stderr);
       const orzoPid = Number((await Deno.readTextFile(pidFile)).trim());
       assert.ok(orzoPid > 0);
-      const addr = await run(["nsenter", "-t", String(target), "-n", "ip", "-j", "addr", "show", "eth0"]);
+      const addr = await run([
+        "nsenter",
+        "-t",
+        String(target),
+        "-n",
+        "ip",
+        "-j",
+        "addr",
+        "show",
+        "eth0",
+      ]);
       const tap = (JSON.parse(addr.stdout) as IpAddr[])[0]!;
       assert.ok(tap.addr_info.some((a) => a.local === "198.51.100.2"), addr.stdout);
       holder.kill("SIGKILL");
@@ -327,7 +350,17 @@ Deno.test({
         "ping -c1 -W1 198.51.100.1 >/dev/null 2>&1; true",
       );
       assert.equal(r.code, 0, r.stderr);
-      const ts = await run(["tshark", "-r", pcap, "-Y", "arp.opcode == 2", "-T", "fields", "-e", "arp.src.hw_mac"]);
+      const ts = await run([
+        "tshark",
+        "-r",
+        pcap,
+        "-Y",
+        "arp.opcode == 2",
+        "-T",
+        "fields",
+        "-e",
+        "arp.src.hw_mac",
+      ]);
       assert.equal(ts.code, 0, ts.stderr);
       assert.ok(ts.stdout.includes(OUR_MAC), ts.stdout);
     } finally {

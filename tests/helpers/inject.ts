@@ -8,12 +8,15 @@
  * @module
  */
 
-const lib = Deno.dlopen("libc.so.6", {
-  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-  send: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
-  if_nametoindex: { parameters: ["buffer"], result: "u32" },
-} as const);
+const lib = Deno.dlopen(
+  "libc.so.6",
+  {
+    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+    send: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
+    if_nametoindex: { parameters: ["buffer"], result: "u32" },
+  } as const,
+);
 
 const [ifname, ...frames] = Deno.args;
 const name = new TextEncoder().encode(`${ifname}\0`);

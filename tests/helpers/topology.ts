@@ -29,7 +29,7 @@ export interface RunResult {
 /** Absolute path of the repository. */
 export const REPO = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
 /** The pinned deno binary. */
-export const DENO = `${REPO}/node_modules/.bin/deno`;
+export const DENO = `${REPO}/tools/deno/node_modules/.bin/deno`;
 /** orzo's entry point. */
 export const MAIN = `${REPO}/main.ts`;
 

@@ -1,0 +1,54 @@
+/**
+ * ip_proto.ts - IP protocol numbers (IPv4 protocol, IPv6 next header).
+ *
+ * @module
+ */
+
+/** IPv6 hop-by-hop options header. */
+export const IPPROTO_HOPOPTS = 0;
+/** ICMP for IPv4. */
+export const IPPROTO_ICMP = 1;
+/** TCP. */
+export const IPPROTO_TCP = 6;
+/** UDP. */
+export const IPPROTO_UDP = 17;
+/** IPv6 routing header. */
+export const IPPROTO_ROUTING = 43;
+/** IPv6 fragment header. */
+export const IPPROTO_FRAGMENT = 44;
+/** Encapsulating security payload. */
+export const IPPROTO_ESP = 50;
+/** Authentication header. */
+export const IPPROTO_AH = 51;
+/** ICMP for IPv6. */
+export const IPPROTO_ICMPV6 = 58;
+/** IPv6 "no next header". */
+export const IPPROTO_NONE = 59;
+/** IPv6 destination options header. */
+export const IPPROTO_DSTOPTS = 60;
+/** IPv6 mobility header. */
+export const IPPROTO_MH = 135;
+/** Host identity protocol. */
+export const IPPROTO_HIP = 139;
+/** Shim6. */
+export const IPPROTO_SHIM6 = 140;
+
+/**
+ * Names a protocol number, for logs.
+ * @param proto the protocol number
+ * @returns a short name such as "TCP", or the number as text
+ */
+export function ipProtoName(proto: number): string {
+  switch (proto) {
+    case IPPROTO_ICMP:
+      return "ICMP";
+    case IPPROTO_TCP:
+      return "TCP";
+    case IPPROTO_UDP:
+      return "UDP";
+    case IPPROTO_ICMPV6:
+      return "ICMPv6";
+    default:
+      return String(proto);
+  }
+}

@@ -1,0 +1,133 @@
+import assert from "node:assert/strict";
+import {
+  IPV4_DF,
+  IPV4_HLEN,
+  IPV4_MF,
+  ipv4CheckLen,
+  ipv4Checksum,
+  ipv4ChecksumOk,
+  ipv4Dst,
+  ipv4FillChecksum,
+  ipv4FragOffset,
+  ipv4FragWord,
+  ipv4HeaderLen,
+  ipv4Id,
+  ipv4IsFragment,
+  ipv4IsValid,
+  ipv4Proto,
+  ipv4SetChecksum,
+  ipv4SetDst,
+  ipv4SetFragWord,
+  ipv4SetId,
+  ipv4SetProto,
+  ipv4SetSrc,
+  ipv4SetTos,
+  ipv4SetTotalLen,
+  ipv4SetTtl,
+  ipv4SetVersionHeaderLen,
+  ipv4Src,
+  ipv4Tos,
+  ipv4TotalLen,
+  ipv4Ttl,
+  ipv4Version,
+} from "./ipv4.ts";
+import { IPPROTO_ICMP } from "./ip_proto.ts";
+import { assertTruncation, hex, placed } from "./_hex.ts";
+
+/* IPv4 packet of an ICMP echo request captured on a veth (Linux 6.18, ping). */
+const PACKET = hex(`
+  45                  // version 4, IHL 5
+  00                  // DSCP/ECN
+  00 54               // total length 84
+  19 72               // identification
+  40 00               // flags DF, fragment offset 0
+  40                  // TTL 64
+  01                  // protocol ICMP
+  9d 33               // header checksum (kernel)
+  c0 00 02 01         // source 192.0.2.1
+  c0 00 02 02         // destination 192.0.2.2
+  08 00 7b 1e 21 0b 00 01                          // ICMP echo header
+  e4 48 07 6b 00 00 00 00 a5 4e 0c 00 00 00 00 00  // payload (56 bytes)
+  10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e 1f
+  20 21 22 23 24 25 26 27 28 29 2a 2b 2c 2d 2e 2f
+  30 31 32 33 34 35 36 37
+`);
+
+Deno.test("ipv4 accessors deconstruct the fixture", () => {
+  const { buf, dv } = placed(PACKET, 14, 6);
+  assert.ok(ipv4CheckLen(dv, 14, PACKET.length + 6));
+  assert.ok(ipv4IsValid(dv, 14, PACKET.length));
+  assert.equal(ipv4Version(dv, 14), 4);
+  assert.equal(ipv4HeaderLen(dv, 14), 20);
+  assert.equal(ipv4Tos(dv, 14), 0);
+  assert.equal(ipv4TotalLen(dv, 14), 84);
+  assert.equal(ipv4Id(dv, 14), 0x1972);
+  assert.equal(ipv4FragWord(dv, 14), IPV4_DF);
+  assert.equal(ipv4FragOffset(dv, 14), 0);
+  assert.equal(ipv4IsFragment(dv, 14), false);
+  assert.equal(ipv4Ttl(dv, 14), 64);
+  assert.equal(ipv4Proto(dv, 14), IPPROTO_ICMP);
+  assert.equal(ipv4Checksum(dv, 14), 0x9d33);
+  assert.equal(ipv4Src(dv, 14), 0xc0000201);
+  assert.equal(ipv4Dst(dv, 14), 0xc0000202);
+  assert.ok(ipv4ChecksumOk(buf, 14));
+});
+
+Deno.test("ipv4 setters construct the fixture over garbage, checksum included", () => {
+  const buf = new Uint8Array(PACKET.length).fill(0xa5);
+  buf.set(PACKET.subarray(IPV4_HLEN), IPV4_HLEN);
+  const dv = new DataView(buf.buffer);
+  ipv4SetVersionHeaderLen(dv, 0, 20);
+  ipv4SetTos(dv, 0, 0);
+  ipv4SetTotalLen(dv, 0, 84);
+  ipv4SetId(dv, 0, 0x1972);
+  ipv4SetFragWord(dv, 0, IPV4_DF);
+  ipv4SetTtl(dv, 0, 64);
+  ipv4SetProto(dv, 0, IPPROTO_ICMP);
+  ipv4SetSrc(dv, 0, 0xc0000201);
+  ipv4SetDst(dv, 0, 0xc0000202);
+  ipv4FillChecksum(buf, 0);
+  assert.deepEqual(buf, PACKET);
+});
+
+Deno.test("ipv4CheckLen() rejects every truncation of the packet without throwing", () => {
+  assertTruncation(ipv4CheckLen, PACKET);
+});
+
+Deno.test("ipv4CheckLen() rejects impossible header and total lengths", () => {
+  const cases: [number, number][] = [[0, 0x44], [0, 0x40], [3, 19], [3, 0], [3, 85], [2, 0xff]];
+  for (const [at, v] of cases) {
+    const b = PACKET.slice();
+    b[at] = v;
+    assert.equal(ipv4CheckLen(new DataView(b.buffer), 0, b.length), false, `byte ${at} = ${v}`);
+  }
+  /* IHL 15 (60 bytes) within a total length of 84 is fine */
+  const b = PACKET.slice();
+  b[0] = 0x4f;
+  assert.ok(ipv4CheckLen(new DataView(b.buffer), 0, b.length));
+});
+
+Deno.test("ipv4IsValid() rejects a version other than 4", () => {
+  const b = PACKET.slice();
+  b[0] = 0x65;
+  assert.equal(ipv4IsValid(new DataView(b.buffer), 0, b.length), false);
+});
+
+Deno.test("ipv4IsFragment() and ipv4FragOffset() read MF and the offset", () => {
+  const b = PACKET.slice();
+  const dv = new DataView(b.buffer);
+  ipv4SetFragWord(dv, 0, IPV4_MF);
+  assert.ok(ipv4IsFragment(dv, 0));
+  ipv4SetFragWord(dv, 0, 185);
+  assert.ok(ipv4IsFragment(dv, 0));
+  assert.equal(ipv4FragOffset(dv, 0), 1480);
+});
+
+Deno.test("ipv4ChecksumOk() detects a flipped bit", () => {
+  const b = PACKET.slice();
+  b[8] ^= 0x10;
+  assert.equal(ipv4ChecksumOk(b, 0), false);
+  ipv4SetChecksum(new DataView(b.buffer), 0, 0);
+  ipv4FillChecksum(b, 0);
+  assert.ok(ipv4ChecksumOk(b, 0));
+});
