@@ -50,7 +50,7 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     if (conf.version) {
-      w(`${name} (orzo) ${VERSION}\n`);
+      w(name === "orzo" ? `orzo ${VERSION}\n` : `${name} (orzo) ${VERSION}\n`);
       return 0;
     }
     if (conf.trace) logSetLevel(LOG_TRACE);

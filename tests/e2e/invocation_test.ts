@@ -1,0 +1,89 @@
+/**
+ * End-to-end tests of how orzo is started: the launcher, a link named pasta,
+ * the bundled single file, --help and --version.
+ */
+
+import assert from "node:assert/strict";
+import { DENO, REPO, run, Topology } from "../helpers/topology.ts";
+
+const isRoot = Deno.uid() === 0;
+
+type IpAddr = { ifname: string; "addr_info": { local: string }[] };
+
+Deno.test({
+  name: "a link named pasta behaves as orzo --pasta",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create();
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.symlink(`${REPO}/orzo`, `${dir}/pasta`);
+      const r = await t.inHost([
+        `${dir}/pasta`,
+        "--config-net",
+        "--",
+        "ip",
+        "-j",
+        "addr",
+        "show",
+        "eth0",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const link = (JSON.parse(r.stdout) as IpAddr[])[0]!;
+      assert.ok(link["addr_info"].some((a) => a.local === "198.51.100.2"), r.stdout);
+      const v = await run([`${dir}/pasta`, "--version"]);
+      assert.match(v.stdout, /^pasta \(orzo\) \d+\.\d+\.\d+/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+      await t.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "the bundled single file runs pasta mode with --allow-ffi alone",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create();
+    const dir = await Deno.makeTempDir();
+    try {
+      const b = await run([DENO, "bundle", "--quiet", "-o", `${dir}/orzo.js`, `${REPO}/main.ts`]);
+      assert.equal(b.code, 0, b.stderr);
+      const r = await t.inHost([
+        DENO,
+        "run",
+        "--allow-ffi",
+        `${dir}/orzo.js`,
+        "--pasta",
+        "--config-net",
+        "--",
+        "ip",
+        "-j",
+        "addr",
+        "show",
+        "eth0",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const link = (JSON.parse(r.stdout) as IpAddr[])[0]!;
+      assert.ok(link["addr_info"].some((a) => a.local === "2001:db8:1::2"), r.stdout);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+      await t.destroy();
+    }
+  },
+});
+
+Deno.test("orzo --help lists pasta's options and exits 0", async () => {
+  const r = await run([`${REPO}/orzo`, "--pasta", "--help"]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const opt of ["--config-net", "--netns", "--tcp-ports", "--pcap", "--map-guest-addr"]) {
+    assert.ok(r.stdout.includes(opt), `help mentions ${opt}`);
+  }
+});
+
+Deno.test("an option whose feature is not built yet fails with one line", async () => {
+  const r = await run([`${REPO}/orzo`, "--pasta", "--dns-forward", "169.254.1.1", "-f"]);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /not supported yet/);
+});
