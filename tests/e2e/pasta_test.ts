@@ -271,18 +271,43 @@ Deno.test({
   ignore: !isRoot,
   async fn() {
     const t = await Topology.create();
+    /* The checkout may not be readable by others: run a bundle and a copy of
+     * the pinned deno from a directory that is. */
+    const dir = await Deno.makeTempDir();
     try {
-      const r = await t.orzo(
-        ["--config-net", "--", "sh", "-c", "id -u; ip -j addr show dev eth0"],
-        { user: 65534 },
-      );
+      await Deno.chmod(dir, 0o755);
+      await Deno.copyFile(DENO, `${dir}/deno`);
+      await Deno.chmod(`${dir}/deno`, 0o755);
+      const b = await run([DENO, "bundle", "--quiet", "-o", `${dir}/orzo.js`, `${REPO}/main.ts`]);
+      assert.equal(b.code, 0, b.stderr);
+      await Deno.chmod(`${dir}/orzo.js`, 0o644);
+      const r = await t.inHost([
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "env",
+        "HOME=/tmp",
+        `DENO_DIR=${dir}/cache`,
+        `${dir}/deno`,
+        "run",
+        "--allow-ffi",
+        `${dir}/orzo.js`,
+        "--pasta",
+        "--config-net",
+        "--",
+        "sh",
+        "-c",
+        "id -u; ip -j addr show dev eth0",
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const [uid, json] = r.stdout.split("\n", 2);
       assert.equal(uid, "0");
       const tap = (JSON.parse(json!) as IpAddr[])[0]!;
       assert.equal(tap.mtu, 65520);
-      assert.ok(tap.addr_info.some((a) => a.local === "198.51.100.2"), json);
+      assert.ok(tap["addr_info"].some((a) => a.local === "198.51.100.2"), json);
     } finally {
+      await Deno.remove(dir, { recursive: true });
       await t.destroy();
     }
   },

@@ -150,28 +150,11 @@ export class Topology {
   /**
    * Runs orzo (pasta mode) in the host namespace.
    * @param args orzo's arguments after `--pasta`
-   * @param opts see run(); `user` runs it as that uid/gid instead of root
+   * @param opts see run()
    * @returns exit status and output
    */
-  orzo(
-    args: string[],
-    opts: { timeoutMs?: number; user?: number; stdin?: string } = {},
-  ): Promise<RunResult> {
-    const argv = [DENO, "run", "--allow-ffi", MAIN, "--pasta", ...args];
-    if (opts.user !== undefined) {
-      const u = String(opts.user);
-      return this.inHost([
-        "setpriv",
-        `--reuid=${u}`,
-        `--regid=${u}`,
-        "--clear-groups",
-        "env",
-        `HOME=/tmp`,
-        `DENO_DIR=/tmp/orzo-deno-dir-${u}`,
-        ...argv,
-      ], opts);
-    }
-    return this.inHost(argv, opts);
+  orzo(args: string[], opts: { timeoutMs?: number; stdin?: string } = {}): Promise<RunResult> {
+    return this.inHost([DENO, "run", "--allow-ffi", MAIN, "--pasta", ...args], opts);
   }
 
   /** Removes both namespaces (and with them the veth pair). */
