@@ -140,6 +140,30 @@ function ctxAddressing(
 }
 
 /**
+ * An IPv4 upstream serves as template only with a gateway and an address
+ * (from the host or the options), as pasta's conf_ip4().
+ */
+function usable4(up: Upstream | null, conf: Config): Upstream | null {
+  if (up === null) return null;
+  if (up.gateway === null && conf.gateway4 === undefined) return null;
+  if (up.addrs.length === 0 && conf.addr4 === undefined) return null;
+  return up;
+}
+
+/**
+ * An IPv6 upstream serves as template only with a gateway, a global address
+ * and a link-local address to speak from, as pasta's conf_ip6().
+ */
+function usable6(up: Upstream | null, conf: Config): Upstream | null {
+  if (up === null) return null;
+  if (up.gateway === null && conf.gateway6 === undefined) return null;
+  if (!up.addrs.some((a) => !isLinkLocal6(a.addr)) && conf.addr6 === undefined) return null;
+  const gwLinkLocal = up.gateway !== null && isLinkLocal6(up.gateway);
+  if (up.linkLocal === null && !gwLinkLocal) return null;
+  return up;
+}
+
+/**
  * Runs pasta mode to the end.
  * @param conf the parsed configuration
  * @returns the process exit code
@@ -168,8 +192,8 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   c.noRa = conf.noRa;
 
   const hostNl = nlOpen();
-  const up4 = conf.ipv6Only ? null : hostUpstream(hostNl, AF_INET, conf.ifname);
-  const up6 = conf.ipv4Only ? null : hostUpstream(hostNl, AF_INET6, conf.ifname);
+  const up4 = conf.ipv6Only ? null : usable4(hostUpstream(hostNl, AF_INET, conf.ifname), conf);
+  const up6 = conf.ipv4Only ? null : usable6(hostUpstream(hostNl, AF_INET6, conf.ifname), conf);
   if (conf.ifname !== undefined && up4 === null && up6 === null) {
     throw new ConfError(`External interface "${conf.ifname}" not usable`);
   }

@@ -156,6 +156,52 @@ Deno.test({
 });
 
 Deno.test({
+  name: "pasta without a host default route starts in local mode (link-local addresses)",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create({ noDefaultRoute: true });
+    try {
+      const r = await guestSh(
+        t,
+        ["--config-net"],
+        "ip -j addr show; echo --; ip -j route show; echo --; ip -j -6 route show",
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const [addrJ, r4J, r6J] = sections(r.stdout);
+      const tap = (JSON.parse(addrJ!) as IpAddr[]).find((l) => l.ifname === "tap0");
+      assert.ok(tap, addrJ);
+      const v4 = tap["addr_info"].find((a) => a.family === "inet");
+      assert.equal(`${v4?.local}/${v4?.prefixlen}`, "169.254.2.1/16");
+      const r4 = JSON.parse(r4J!) as IpRoute[];
+      assert.ok(r4.some((x) => x.dst === "default" && x.gateway === "169.254.2.2"), r4J);
+      const r6 = JSON.parse(r6J!) as IpRoute[];
+      assert.ok(r6.some((x) => x.dst === "default" && x.gateway === "fe80::1"), r6J);
+    } finally {
+      await t.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "pasta -l writes its log to a file",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create();
+    const log = await Deno.makeTempFile();
+    try {
+      const r = await guestSh(t, ["-d", "-l", log, "--log-size", "65536"], "true");
+      assert.equal(r.code, 0, r.stderr);
+      const text = await Deno.readTextFile(log);
+      assert.match(text, /tap: frames in \d+/);
+      assert.equal(r.stderr, "", "nothing on stderr when logging to a file");
+    } finally {
+      await Deno.remove(log);
+      await t.destroy();
+    }
+  },
+});
+
+Deno.test({
   name: "pasta exits with the command's exit status",
   ignore: !isRoot,
   async fn() {
