@@ -82,6 +82,13 @@ export interface Ctx {
   dnsSearch: string[];
   /** counters */
   stats: TapStats;
+  /** the tap fd (pasta) or the qemu stream socket (passt), -1 when none */
+  tapFd: number;
+  /**
+   * bytes before each frame on the tap: 12 (virtio-net header, pasta) or 4
+   * (length prefix, passt); frame buffers reserve this room before Ethernet
+   */
+  tapHdrLen: number;
 }
 
 /**
@@ -140,5 +147,7 @@ export function ctxNew(): Ctx {
       ndpAdverts: 0,
       routerAdverts: 0,
     },
+    tapFd: -1,
+    tapHdrLen: 12,
   };
 }

@@ -223,9 +223,11 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
 
   const loop = new EventLoop();
   const tap = tapNew(tapFd, true);
+  c.tapFd = tapFd;
+  c.tapHdrLen = tap.vnetHdr;
   loop.epoll.add(tapFd, EPOLLIN, EPOLL_TYPE_TAP_PASTA);
-  loop.on(EPOLL_TYPE_TAP_PASTA, () => {
-    if (!tapHandler(c, tap)) {
+  loop.on(EPOLL_TYPE_TAP_PASTA, (_fd, _data, _events, now) => {
+    if (!tapHandler(c, tap, now)) {
       info("Tap device gone, exiting");
       loop.stop(0);
     }

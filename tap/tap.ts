@@ -22,6 +22,7 @@ import { arpHandle } from "../local/arp.ts";
 import { ndpHandle } from "../local/ndp.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 import { LOG_TRACE, logLevel, trace } from "../log.ts";
+import { ip4Input, ip6Input } from "./l3.ts";
 
 /** Length of the virtio-net header with IFF_VNET_HDR (virtio_net_hdr_mrg_rxbuf). */
 export const VNET_HDR_LEN = 12;
@@ -62,10 +63,6 @@ export interface Tap {
   outBuf: Uint8Array<ArrayBuffer>;
   /** the frame part of outBuf (after the virtio-net header, if any) */
   outFrame: Uint8Array;
-  /** IPv4 handler (TCP/UDP/ICMP), null until one is registered */
-  ip4: L3Handler | null;
-  /** IPv6 handler for everything but NDP, null until one is registered */
-  ip6: L3Handler | null;
 }
 
 /**
@@ -85,8 +82,6 @@ export function tapNew(fd: number, vnetHdr: boolean): Tap {
     inView: new DataView(inBuf.buffer),
     outBuf,
     outFrame: outBuf.subarray(hdr),
-    ip4: null,
-    ip6: null,
   };
 }
 
@@ -113,6 +108,7 @@ export function tapSendOut(c: Ctx, tap: Tap, len: number): number {
  * @param view DataView over the same buffer
  * @param off where the Ethernet header starts
  * @param len frame length
+ * @param now monotonic time in ms
  */
 export function tapInput(
   c: Ctx,
@@ -121,6 +117,7 @@ export function tapInput(
   view: DataView,
   off: number,
   len: number,
+  now: number,
 ): void {
   c.stats.framesIn++;
   if (pcapOn) pcapFrame(frame, off, len);
@@ -144,8 +141,7 @@ export function tapInput(
         c.stats.malformed++;
         return;
       }
-      if (tap.ip4 !== null) tap.ip4(c, frame, view, off, len);
-      else c.stats.unhandled++;
+      ip4Input(c, frame, view, off + ETH_HLEN, len - ETH_HLEN, now);
       return;
     case ETH_P_IPV6: {
       if (len < ETH_HLEN + 40) {
@@ -160,8 +156,7 @@ export function tapInput(
           break;
         }
       }
-      if (tap.ip6 !== null) tap.ip6(c, frame, view, off, len);
-      else c.stats.unhandled++;
+      ip6Input(c, frame, view, off + ETH_HLEN, len - ETH_HLEN, now);
       return;
     }
     default:
@@ -175,9 +170,10 @@ export function tapInput(
  * Epoll handler for the tap: reads and processes frames until EAGAIN.
  * @param c execution context
  * @param tap the tap
+ * @param now monotonic time in ms
  * @returns false when the tap is gone (EOF or a fatal error), true otherwise
  */
-export function tapHandler(c: Ctx, tap: Tap): boolean {
+export function tapHandler(c: Ctx, tap: Tap, now: number): boolean {
   const buf = tap.inBuf;
   const hdr = tap.vnetHdr;
   for (let i = 0; i < TAP_BATCH; i++) {
@@ -193,7 +189,7 @@ export function tapHandler(c: Ctx, tap: Tap): boolean {
       c.stats.malformed++;
       continue;
     }
-    tapInput(c, tap, buf, tap.inView, hdr, n - hdr);
+    tapInput(c, tap, buf, tap.inView, hdr, n - hdr, now);
   }
   return true;
 }

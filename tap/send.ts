@@ -1,0 +1,176 @@
+/**
+ * send.ts - building frames for the guest: Ethernet and IP headers, and the
+ * virtio-net header that lets the guest's kernel finish the L4 checksum.
+ *
+ * Theory of operation: in pasta mode the tap has IFF_VNET_HDR and frames we
+ * write start with a 12-byte virtio-net header. With VIRTIO_NET_HDR_F_
+ * NEEDS_CSUM set, `csum_start`/`csum_offset` name the L4 checksum field, which
+ * we fill with the folded pseudo-header sum only: the guest's kernel treats
+ * the frame as checksummed by hardware (CHECKSUM_PARTIAL), so orzo never
+ * sums a payload on this path. Where no virtio-net header exists (passt
+ * mode), the caller computes the full checksum instead.
+ *
+ * A frame is laid out as [vnet header (hdrLen bytes)][Ethernet][IP][L4]; the
+ * functions here take the offset of the Ethernet header.
+ *
+ * @module
+ */
+
+import type { Ctx } from "../ctx.ts";
+import { csumFold } from "../wire/checksum.ts";
+import { libc } from "../ffi/libc.ts";
+import { errno } from "../ffi/errno.ts";
+import { pcapFrame, pcapOn } from "../pcap.ts";
+
+/** virtio_net_hdr flag: the L4 checksum is to be completed. */
+export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+/** virtio_net_hdr gso_type: none. */
+export const VIRTIO_NET_HDR_GSO_NONE = 0;
+/** virtio_net_hdr gso_type: TCP over IPv4. */
+export const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+/** virtio_net_hdr gso_type: TCP over IPv6. */
+export const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
+
+/** Length of Ethernet + IPv4 headers. */
+export const L2L3_LEN4 = 14 + 20;
+/** Length of Ethernet + IPv6 headers. */
+export const L2L3_LEN6 = 14 + 40;
+
+/**
+ * Writes the Ethernet and IP headers of a frame to the guest.
+ * @param c execution context (MACs)
+ * @param buf frame buffer
+ * @param dv DataView over buf's buffer, same offsets
+ * @param off offset of the Ethernet header
+ * @param v6 IPv6 (true) or IPv4
+ * @param proto IP protocol number
+ * @param src source address as 16-byte inany (IPv4-mapped for IPv4)
+ * @param srcOff offset of src
+ * @param dst destination address as 16-byte inany
+ * @param dstOff offset of dst
+ * @param l4Len length of L4 header and payload
+ * @returns the offset of the L4 header
+ */
+export function l2l3Write(
+  c: Ctx,
+  buf: Uint8Array,
+  dv: DataView,
+  off: number,
+  v6: boolean,
+  proto: number,
+  src: Uint8Array,
+  srcOff: number,
+  dst: Uint8Array,
+  dstOff: number,
+  l4Len: number,
+): number {
+  const gm = c.guestMac;
+  const om = c.ourMac;
+  for (let i = 0; i < 6; i++) {
+    buf[off + i] = gm[i]!;
+    buf[off + 6 + i] = om[i]!;
+  }
+  const ip = off + 14;
+  if (!v6) {
+    dv.setUint16(off + 12, 0x0800);
+    dv.setUint32(ip, 0x45000000 | (20 + l4Len));
+    dv.setUint32(ip + 4, 0x00004000); /* id 0, DF */
+    dv.setUint32(ip + 8, (64 << 24) | (proto << 16)); /* ttl, proto, csum 0 */
+    for (let i = 0; i < 4; i++) {
+      buf[ip + 12 + i] = src[srcOff + 12 + i]!;
+      buf[ip + 16 + i] = dst[dstOff + 12 + i]!;
+    }
+    let sum = 0;
+    for (let i = 0; i < 20; i += 2) sum += (buf[ip + i]! << 8) | buf[ip + i + 1]!;
+    dv.setUint16(ip + 10, ~csumFold(sum) & 0xffff);
+    return ip + 20;
+  }
+  dv.setUint16(off + 12, 0x86dd);
+  dv.setUint32(ip, 0x60000000);
+  dv.setUint16(ip + 4, l4Len);
+  buf[ip + 6] = proto;
+  buf[ip + 7] = 255;
+  for (let i = 0; i < 16; i++) {
+    buf[ip + 8 + i] = src[srcOff + i]!;
+    buf[ip + 24 + i] = dst[dstOff + i]!;
+  }
+  return ip + 40;
+}
+
+/**
+ * Pseudo-header sum (folded, not inverted) of a frame written by l2l3Write().
+ * @param buf frame buffer
+ * @param ipOff offset of the IP header
+ * @param v6 IPv6 or IPv4
+ * @param proto IP protocol number
+ * @param l4Len L4 length
+ * @returns the 16-bit partial sum
+ */
+export function pseudoSum(
+  buf: Uint8Array,
+  ipOff: number,
+  v6: boolean,
+  proto: number,
+  l4Len: number,
+): number {
+  let sum = proto + l4Len;
+  if (!v6) {
+    for (let i = 12; i < 20; i += 2) sum += (buf[ipOff + i]! << 8) | buf[ipOff + i + 1]!;
+  } else {
+    for (let i = 8; i < 40; i += 2) sum += (buf[ipOff + i]! << 8) | buf[ipOff + i + 1]!;
+    sum += l4Len >>> 16;
+  }
+  return csumFold(sum);
+}
+
+/**
+ * Writes a virtio-net header asking the guest's kernel to complete the L4
+ * checksum, and stores the pseudo-header sum in the checksum field.
+ * @param buf frame buffer
+ * @param dv DataView over buf's buffer, same offsets
+ * @param hdrOff offset of the 12-byte virtio-net header (just before Ethernet)
+ * @param l4Off offset of the L4 header
+ * @param csumField offset of the checksum within the L4 header (TCP 16, UDP 6, ICMP 2)
+ * @param partial the pseudo-header sum (0 for ICMPv4)
+ * @param gsoType VIRTIO_NET_HDR_GSO_* (NONE unless the segment exceeds the MTU)
+ * @param gsoSize segment size for GSO, 0 otherwise
+ */
+export function vnetCsumWrite(
+  buf: Uint8Array,
+  dv: DataView,
+  hdrOff: number,
+  l4Off: number,
+  csumField: number,
+  partial: number,
+  gsoType = 0,
+  gsoSize = 0,
+): void {
+  const eth = hdrOff + 12;
+  buf[hdrOff] = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  buf[hdrOff + 1] = gsoType;
+  dv.setUint16(hdrOff + 2, gsoType === 0 ? 0 : l4Off - eth + 20, true); /* hdr_len, hint */
+  dv.setUint16(hdrOff + 4, gsoSize, true);
+  dv.setUint16(hdrOff + 6, l4Off - eth, true); /* csum_start */
+  dv.setUint16(hdrOff + 8, csumField, true); /* csum_offset */
+  dv.setUint16(hdrOff + 10, 0, true); /* num_buffers */
+  dv.setUint16(l4Off + csumField, partial);
+}
+
+/**
+ * Writes one frame to the guest: [header][Ethernet...] at `hdrOff`, where the
+ * header (c.tapHdrLen bytes) was filled by the caller (vnetCsumWrite()).
+ * @param c execution context
+ * @param buf frame buffer
+ * @param hdrOff offset of the tap header (the Ethernet header follows it)
+ * @param frameLen length from the Ethernet header to the end
+ * @returns bytes written, or -errno (-EAGAIN when the tap queue is full)
+ */
+export function tapSendFrame(c: Ctx, buf: Uint8Array, hdrOff: number, frameLen: number): number {
+  const eth = hdrOff + c.tapHdrLen;
+  if (pcapOn) pcapFrame(buf, eth, frameLen);
+  const view = hdrOff === 0 ? buf : buf.subarray(hdrOff);
+  const n = libc.symbols.write(c.tapFd, view as Uint8Array<ArrayBuffer>, frameLen + c.tapHdrLen);
+  if (n < 0) return -errno();
+  c.stats.framesOut++;
+  return n;
+}
