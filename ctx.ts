@@ -8,6 +8,8 @@
  * @module
  */
 
+import { FlowTable } from "./flow/table.ts";
+
 /** Per-family addressing that the guest sees. */
 export interface Ip4Ctx {
   /** whether IPv4 is enabled */
@@ -20,6 +22,14 @@ export interface Ip4Ctx {
   gateway: Uint8Array;
   /** last address the guest used as source on the tap (4 bytes) */
   addrSeen: Uint8Array;
+  /** guest-side address that maps to the host's loopback (4 bytes), zero when none */
+  mapHostLoopback: Uint8Array;
+  /** guest-side address that maps to the guest's own address on the host, zero when none */
+  mapGuestAddr: Uint8Array;
+  /** guest-side address whose DNS traffic goes to dnsHost (4 bytes), zero when none */
+  dnsMatch: Uint8Array;
+  /** the host's resolver for dnsMatch (4 bytes) */
+  dnsHost: Uint8Array;
 }
 
 /** IPv6 addressing that the guest sees. */
@@ -38,6 +48,14 @@ export interface Ip6Ctx {
   addrSeen: Uint8Array;
   /** last link-local address the guest used as source (16 bytes) */
   addrLinkLocalSeen: Uint8Array;
+  /** guest-side address that maps to the host's loopback (16 bytes), zero when none */
+  mapHostLoopback: Uint8Array;
+  /** guest-side address that maps to the guest's own address on the host, zero when none */
+  mapGuestAddr: Uint8Array;
+  /** guest-side address whose DNS traffic goes to dnsHost (16 bytes), zero when none */
+  dnsMatch: Uint8Array;
+  /** the host's resolver for dnsMatch (16 bytes) */
+  dnsHost: Uint8Array;
 }
 
 /** Counters of what the tap intake dropped or answered. */
@@ -89,13 +107,16 @@ export interface Ctx {
    * (length prefix, passt); frame buffers reserve this room before Ethernet
    */
   tapHdrLen: number;
+  /** the flow table shared by TCP, UDP and ICMP */
+  flows: FlowTable;
 }
 
 /**
  * Creates a context with everything off and zeroed; setup fills it in.
+ * @param flowCapacity size of the flow table (orzo itself uses FLOW_MAX)
  * @returns a new context
  */
-export function ctxNew(): Ctx {
+export function ctxNew(flowCapacity = 1023): Ctx {
   return {
     mode: "pasta",
     ourMac: new Uint8Array([0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55]),
@@ -107,6 +128,10 @@ export function ctxNew(): Ctx {
       prefixLen: 0,
       gateway: new Uint8Array(4),
       addrSeen: new Uint8Array(4),
+      mapHostLoopback: new Uint8Array(4),
+      mapGuestAddr: new Uint8Array(4),
+      dnsMatch: new Uint8Array(4),
+      dnsHost: new Uint8Array(4),
     },
     ip6: {
       enabled: false,
@@ -133,6 +158,10 @@ export function ctxNew(): Ctx {
       ]),
       addrSeen: new Uint8Array(16),
       addrLinkLocalSeen: new Uint8Array(16),
+      mapHostLoopback: new Uint8Array(16),
+      mapGuestAddr: new Uint8Array(16),
+      dnsMatch: new Uint8Array(16),
+      dnsHost: new Uint8Array(16),
     },
     noNdp: false,
     noRa: false,
@@ -149,5 +178,6 @@ export function ctxNew(): Ctx {
     },
     tapFd: -1,
     tapHdrLen: 12,
+    flows: new FlowTable({ capacity: flowCapacity }),
   };
 }

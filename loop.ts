@@ -87,8 +87,11 @@ export class EventLoop {
   failures = 0;
   /** set to stop the loop after the current batch */
   exitCode: number | null = null;
-  /** called after each batch of events (deferred work, timers) */
-  post: ((now: number) => void) | null = null;
+  /**
+   * Called after each batch of events, in order: deferred work and protocol
+   * timers (each checks its own interval against `now`).
+   */
+  readonly post: ((now: number) => void)[] = [];
 
   /**
    * Registers the handler for a reference type.
@@ -137,7 +140,15 @@ export class EventLoop {
           err(`${EPOLL_TYPE_NAMES[type]} handler failed: ${e instanceof Error ? e.message : e}`);
         }
       }
-      if (this.post !== null) this.post(now);
+      const post = this.post;
+      for (let i = 0; i < post.length; i++) {
+        try {
+          post[i]!(now);
+        } catch (e) {
+          this.failures++;
+          err(`deferred handler failed: ${e instanceof Error ? e.message : e}`);
+        }
+      }
     }
     return this.exitCode;
   }

@@ -14,6 +14,7 @@
 
 import type { Config } from "./conf/config.ts";
 import { ctxNew } from "./ctx.ts";
+import { FLOW_MAX } from "./flow/table.ts";
 import type { Ctx } from "./ctx.ts";
 import { libc } from "./ffi/libc.ts";
 import { SysError } from "./ffi/errno.ts";
@@ -39,6 +40,7 @@ import { parseIp4, parseIp6 } from "./conf/addr.ts";
 import { hostUpstream, nlOpen } from "./ffi/netlink_io.ts";
 import type { Upstream } from "./ffi/netlink_io.ts";
 import { nsConfigure } from "./ns/ns_conf.ts";
+import { protoInit } from "./protocols.ts";
 
 /** Default name of the tap when the host has no upstream interface. */
 export const PASTA_DEFAULT_IFNAME = "tap0";
@@ -127,6 +129,19 @@ function ctxAddressing(
     c.ip6.gateway.set(g);
     if (isLinkLocal6(g)) c.ip6.ourLinkLocal.set(g);
   }
+  /* The gateway reaches the host's loopback unless told otherwise */
+  if (!conf.noMapGw) {
+    c.ip4.mapHostLoopback.set(c.ip4.gateway);
+    c.ip6.mapHostLoopback.set(c.ip6.gateway);
+  }
+  if (conf.mapHostLoopback4 !== undefined) {
+    c.ip4.mapHostLoopback.set(parseIp4(conf.mapHostLoopback4)!);
+  }
+  if (conf.mapHostLoopback6 !== undefined) {
+    c.ip6.mapHostLoopback.set(parseIp6(conf.mapHostLoopback6)!);
+  }
+  if (conf.mapGuestAddr4 !== undefined) c.ip4.mapGuestAddr.set(parseIp4(conf.mapGuestAddr4)!);
+  if (conf.mapGuestAddr6 !== undefined) c.ip6.mapGuestAddr.set(parseIp6(conf.mapGuestAddr6)!);
   if (conf.ipv6Only) c.ip4.enabled = false;
   if (conf.ipv4Only) c.ip6.enabled = false;
   c.ip4.addrSeen.set(c.ip4.addr);
@@ -184,7 +199,7 @@ export async function pastaMain(conf: Config): Promise<number> {
 }
 
 async function pastaRun(conf: Config, target: string | null, background: boolean): Promise<number> {
-  const c = ctxNew();
+  const c = ctxNew(FLOW_MAX);
   c.mode = "pasta";
   if (conf.ourMac !== undefined) c.ourMac.set(conf.ourMac);
   if (conf.mtu !== undefined) c.mtu = conf.mtu;
@@ -253,6 +268,8 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
       }
     }
   }
+
+  await protoInit(c, loop, conf, ns);
 
   let child = -1;
   loop.on(EPOLL_TYPE_PIDFD, (_fd, data) => {

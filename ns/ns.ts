@@ -88,6 +88,18 @@ export class NsThread {
   }
 
   /**
+   * Creates a socket in the thread's namespace (bind, listen and use it from
+   * any thread: a socket stays in the namespace it was created in).
+   * @param domain AF_INET, AF_INET6, ...
+   * @param type SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ...
+   * @param protocol protocol, usually 0
+   * @returns the socket fd
+   */
+  async socket(domain: number, type: number, protocol = 0): Promise<number> {
+    return (await this.#call("socket", { domain, type, protocol })).fd as number;
+  }
+
+  /**
    * Writes a file from inside the namespace (e.g. a per-namespace sysctl).
    * @param path the file
    * @param value text to write

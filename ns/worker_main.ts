@@ -142,6 +142,9 @@ export function nsWorkerMain(): void {
     value?: string;
     argv?: string[];
     env?: string[];
+    domain?: number;
+    type?: number;
+    protocol?: number;
   };
 
   function handle(req: Req): Record<string, unknown> {
@@ -186,6 +189,12 @@ export function nsWorkerMain(): void {
           }
         }
         return { tapFd: fd, name };
+      }
+      case "socket": {
+        /* a socket in the guest's namespace, e.g. to listen there (-T, -U) */
+        const fd = sym.socket(req.domain!, req.type!, req.protocol ?? 0);
+        if (fd < 0) fail("socket");
+        return { fd };
       }
       case "netlink": {
         /* AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE */

