@@ -41,6 +41,7 @@ import { hostUpstream, nlOpen } from "./ffi/netlink_io.ts";
 import type { Upstream } from "./ffi/netlink_io.ts";
 import { nsConfigure } from "./ns/ns_conf.ts";
 import { protoInit } from "./protocols.ts";
+import { tcpCloseAll, tcpStatsLine } from "./tcp/tcp.ts";
 
 /** Default name of the tap when the host has no upstream interface. */
 export const PASTA_DEFAULT_IFNAME = "tap0";
@@ -270,6 +271,8 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   }
 
   await protoInit(c, loop, conf, ns);
+  /* last after each batch: flows closed during it become reusable */
+  loop.post.push(() => c.flows.flowDeferHandler());
 
   let child = -1;
   loop.on(EPOLL_TYPE_PIDFD, (_fd, data) => {
@@ -313,6 +316,8 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
       `unhandled ${st.unhandled}; ARP replies ${st.arpReplies}, NDP adverts ${st.ndpAdverts}, ` +
       `router adverts ${st.routerAdverts}; handler failures ${loop.failures}`,
   );
+  debug(tcpStatsLine());
+  tcpCloseAll();
   ns.close();
   pcapClose();
   return code;

@@ -12,6 +12,10 @@ import type { Config } from "./conf/config.ts";
 import type { Ctx } from "./ctx.ts";
 import type { EventLoop } from "./loop.ts";
 import type { NsThread } from "./ns/ns.ts";
+import { EPOLL_TYPE_TCP_LISTEN } from "./loop.ts";
+import { EPOLLIN } from "./ffi/layout.ts";
+import { tcpInit, tcpSetListeners } from "./tcp/tcp.ts";
+import { tcpListen } from "./tcp/listen.ts";
 
 /**
  * Starts the L4 modules.
@@ -26,9 +30,16 @@ export async function protoInit(
   conf: Config,
   ns: NsThread,
 ): Promise<void> {
-  void c;
-  void loop;
-  void conf;
   void ns;
+  if (!conf.noTcp) {
+    tcpInit(c, loop);
+    const l = tcpListen(
+      conf.tcp,
+      { v4: c.ip4.enabled, v6: c.ip6.enabled },
+      conf.freebind,
+      (fd, index) => loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, index),
+    );
+    tcpSetListeners(l);
+  }
   await Promise.resolve();
 }

@@ -21,8 +21,6 @@ export const NOT_BUILT: ReadonlySet<string> = new Set([
   "outbound",
   "outbound-if4",
   "outbound-if6",
-  "map-host-loopback",
-  "map-guest-addr",
   "hostname",
   "fqdn",
   "host-lo-to-ns-lo",
@@ -52,7 +50,6 @@ export function unsupported(conf: Config): void {
     if (NOT_BUILT.has(name)) throw new ConfError(`Option "--${name}" is not supported yet`);
   }
   const specs: [string, FwdSpec][] = [
-    ["tcp-ports", conf.tcp],
     ["udp-ports", conf.udp],
     ["tcp-ns", conf.tcpNs],
     ["udp-ns", conf.udpNs],

@@ -235,3 +235,12 @@ export const IN_MOVED_FROM = 0x40;
 export const IN_NONBLOCK = 0o4000;
 /** IN_CLOEXEC */
 export const IN_CLOEXEC = 0o2000000;
+
+/** SO_PEEK_OFF: offset for MSG_PEEK reads (TCP since Linux 6.10). */
+export const SO_PEEK_OFF = 42;
+/** SO_LINGER */
+export const SO_LINGER = 13;
+/** SIOCOUTQ (TIOCOUTQ): bytes not yet acknowledged by the peer. */
+export const SIOCOUTQ = 0x5411;
+/** SIOCINQ (FIONREAD): bytes readable. */
+export const SIOCINQ = 0x541b;

@@ -73,6 +73,8 @@ export const LIBC_SYMBOLS = {
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   /* int ioctl(int fd, unsigned long req, void *arg) */
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  /* int ioctl(int fd, unsigned int req, void *arg): hot path, request below 2^32 */
+  ioctl_u32: { name: "ioctl", parameters: ["i32", "u32", "buffer"], result: "i32" },
   /* int ioctl(int fd, unsigned long req, unsigned long arg) */
   ioctl_int: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
   /* int pipe2(int fds[2], int flags) */

@@ -1,0 +1,1361 @@
+/**
+ * tcp.ts - TCP translation between the guest (tap) and host sockets.
+ *
+ * Theory of operation (after the seed's, passt's tcp.c): orzo does not
+ * terminate TCP. Each guest connection is mirrored by one host socket, and
+ * orzo translates what one side's kernel observes into segments for the
+ * other, leaving segmentation, congestion control and reassembly to the two
+ * kernels.
+ *
+ * - Set-up. A SYN from the guest opens a non-blocking host socket to the same
+ *   destination (after fwdNatFromTap(): the gateway reaches the host's
+ *   loopback); the SYN-ACK goes to the guest only once the host connect
+ *   completes, a refused or unreachable destination becomes an RST at once.
+ *   A connection accepted on a listening socket (-t) becomes a SYN to the
+ *   guest from the client's real address (fwdNatFromHost() for loopback).
+ * - Host to guest. Socket data is read with MSG_PEEK, so that it stays in the
+ *   socket until the guest acknowledges it; SO_PEEK_OFF makes each read start
+ *   after what was already sent. It is read straight into the payload area of
+ *   preallocated frames, up to the guest's window, and sent as segments of up
+ *   to the guest's MSS (larger ones as GSO frames). An ACK from the guest
+ *   discards the acknowledged bytes (recv with MSG_TRUNC); two duplicate ACKs,
+ *   or ACK_TIMEOUT without progress, rewind to the last acknowledged byte and
+ *   send again.
+ * - Guest to host. Payload in sequence is written to the socket at once and
+ *   acknowledged after the current batch of frames (one ACK per connection
+ *   per batch); out-of-order data is dropped with a duplicate ACK. The window
+ *   advertised to the guest is the free space of the socket's send buffer.
+ * - Checksums. Frames to the guest carry a virtio-net header asking the
+ *   guest's kernel to complete the TCP checksum (tap/send.ts); frames from
+ *   the guest come with checksums the kernel already trusts.
+ * - Half-close and reset. A FIN from the guest shuts down the socket's write
+ *   side; end-of-file on the socket becomes a FIN to the guest after all data;
+ *   the connection is closed once both directions are done. An RST on either
+ *   side resets the other.
+ * - Timers. One 100 ms timer walks the connections: SYN_TIMEOUT, ACK_TIMEOUT
+ *   (retransmit, at most TCP_MAX_RETRANS times), FIN_TIMEOUT, ACT_TIMEOUT,
+ *   and window updates after a zero window.
+ *
+ * Epoll: connection sockets are registered once, edge-triggered, for
+ * EPOLLIN|EPOLLOUT|EPOLLRDHUP: new data, a completed connect, or room in a
+ * send buffer that was full each produce one event; an ACK from the guest
+ * that opens its window resumes sending directly.
+ *
+ * @module
+ */
+
+import type { Ctx } from "../ctx.ts";
+import type { EventLoop } from "../loop.ts";
+import { EPOLL_TYPE_TCP, EPOLL_TYPE_TCP_LISTEN, EPOLL_TYPE_TCP_TIMER } from "../loop.ts";
+import { libc } from "../ffi/libc.ts";
+import { ERRNO, errno } from "../ffi/errno.ts";
+import { addressOf } from "../ffi/mem.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  EPOLLERR,
+  EPOLLET,
+  EPOLLHUP,
+  EPOLLIN,
+  EPOLLOUT,
+  EPOLLRDHUP,
+  IPPROTO_TCP,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  MSG_PEEK,
+  MSG_TRUNC,
+  SHUT_WR,
+  SIOCOUTQ,
+  SO_ERROR,
+  SO_LINGER,
+  SO_PEEK_OFF,
+  SO_SNDBUF,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+  TCP_NODELAY,
+} from "../ffi/layout.ts";
+import { sockaddrFromInany, sockaddrToInany } from "../ffi/sockaddr.ts";
+import { timerAck, timerCreate, timerSet } from "../ffi/timer.ts";
+import { FLOW_STATE_ACTIVE, FLOW_TYPE_TCP } from "../flow/table.ts";
+import { PIF_HOST, PIF_TAP } from "../flow/pif.ts";
+import { fwdGuestAddr, fwdNatFromHost, fwdNatFromTap } from "../fwd/nat.ts";
+import { l2l3Write, pseudoSum, vnetCsumWrite } from "../tap/send.ts";
+import { l4Register } from "../tap/l3.ts";
+import { pcapFrame, pcapOn } from "../pcap.ts";
+import { TcpOpts, tcpOptsParse } from "../wire/tcp.ts";
+import { debug, LOG_DEBUG, logLevel } from "../log.ts";
+import {
+  ACK_FROM_TAP_DUE,
+  ACK_QUEUED,
+  ACK_TO_TAP_DUE,
+  ESTABLISHED,
+  SOCK_ACCEPTED,
+  SOCK_BLOCKED,
+  SOCK_FIN_RCVD,
+  SOCK_FIN_SENT,
+  TAP_FIN_ACKED,
+  TAP_FIN_RCVD,
+  TAP_FIN_SENT,
+  TAP_SYN_ACK_SENT,
+  TAP_SYN_RCVD,
+  TcpConns,
+  WND_LIMITED,
+  WS_OK,
+} from "./conn.ts";
+import type { TcpListeners } from "./listen.ts";
+
+/** Timer period of the connection walk. */
+export const TCP_TIMER_INTERVAL_MS = 100;
+/** Timer period while some window is held back by queued data. */
+export const TCP_WATCH_INTERVAL_MS = 1;
+/** Handshake timeout. */
+export const SYN_TIMEOUT_MS = 10_000;
+/** Time without an ACK for data in flight before retransmitting. */
+export const ACK_TIMEOUT_MS = 2_000;
+/** Time to wait for the guest's ACK of our FIN. */
+export const FIN_TIMEOUT_MS = 60_000;
+/** Inactivity timeout. */
+export const ACT_TIMEOUT_MS = 7_200_000;
+/** Retransmissions after ACK_TIMEOUT before giving up. */
+export const TCP_MAX_RETRANS = 3;
+/** Window scale we advertise to the guest. */
+export const WS_TO_TAP = 8;
+/** Data frames filled per socket read. */
+export const TCP_FRAMES = 32;
+/** MSS assumed when the guest's SYN has none. */
+export const MSS_DEFAULT = 536;
+
+/** TCP header flags. */
+const FIN = 0x01;
+const SYN = 0x02;
+const RST = 0x04;
+const PSH = 0x08;
+const ACK = 0x10;
+
+/** Where the payload starts in each data frame (headers are written before it). */
+const PAYLOAD_OFF = 128;
+/** Bytes per data frame slot. */
+const FRAME_STRIDE = PAYLOAD_OFF + 65536;
+/** Largest payload of one frame: what an IPv4 total length allows. */
+const PAYLOAD_MAX4 = 65535 - 20 - 20;
+/** Largest payload of one frame: what an IPv6 payload length allows. */
+const PAYLOAD_MAX6 = 65535 - 20;
+/** EPOLL mask of every connection socket. */
+const SOCK_EVENTS = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+
+/** TCP module state. */
+interface TcpState {
+  c: Ctx;
+  loop: EventLoop;
+  conns: TcpConns;
+  listeners: TcpListeners | null;
+  /** whether SO_PEEK_OFF works on TCP sockets */
+  peekOff: boolean;
+  timerFd: number;
+  lastTimer: number;
+  /** connections with an ACK to send after this batch */
+  ackQueue: Int32Array;
+  ackQueueLen: number;
+  /** connections whose window is held back (WND_LIMITED) */
+  watch: Int32Array;
+  watchLen: number;
+  /** counters */
+  stats: TcpStats;
+}
+
+/** TCP counters. */
+export interface TcpStats {
+  /** connections opened (both directions) */
+  opened: number;
+  /** connections closed */
+  closed: number;
+  /** resets sent to the guest */
+  rstToTap: number;
+  /** segments from the guest dropped as malformed or out of window */
+  dropped: number;
+  /** retransmissions started (duplicate ACKs or timeouts) */
+  retransmits: number;
+  /** writes to host sockets that took only part of a segment */
+  partialWrites: number;
+}
+
+let S: TcpState | null = null;
+
+/* Scratch, preallocated: addresses (inany) and sockaddrs */
+const key = new Uint8Array(64);
+const sa = new Uint8Array(128);
+const saLen = new Uint32Array(1);
+const saLenBytes = new Uint8Array(saLen.buffer);
+const intBuf = new Int32Array(2);
+const intBytes = new Uint8Array(intBuf.buffer);
+const intLen = new Uint32Array([4]);
+const intLenBytes = new Uint8Array(intLen.buffer);
+const lingerBuf = new Int32Array([1, 0]);
+const lingerBytes = new Uint8Array(lingerBuf.buffer);
+const opts = new TcpOpts();
+
+/* Control segments (SYN, ACK, FIN, RST): one small frame */
+const ctlBuf = new Uint8Array(256);
+const ctlDv = new DataView(ctlBuf.buffer);
+/** Ethernet header offset in ctlBuf (room for any tap header before it). */
+const CTL_ETH = 16;
+
+/* Data frames: TCP_FRAMES slots, payload at PAYLOAD_OFF of each */
+const frames = new Uint8Array(TCP_FRAMES * FRAME_STRIDE);
+const framesDv = new DataView(frames.buffer);
+/* iovec array: entry 0 is the discard buffer (without SO_PEEK_OFF), then one per frame */
+const iov = new Uint8Array((TCP_FRAMES + 1) * 16);
+const iovDv = new DataView(iov.buffer);
+const msg = new Uint8Array(56);
+const msgDv = new DataView(msg.buffer);
+let discard: Uint8Array<ArrayBuffer> | null = null;
+let iovAddr0 = 0n;
+let iovAddr1 = 0n;
+/* per-frame views starting at the tap header, by family, built at init */
+const views4: Uint8Array<ArrayBuffer>[] = [];
+const views6: Uint8Array<ArrayBuffer>[] = [];
+let hdrOff4 = 0;
+let hdrOff6 = 0;
+
+function isn(): number {
+  return (Math.random() * 4294967296) >>> 0;
+}
+
+/** Offset of the Ethernet header of frame slot i for a family. */
+function ethOff(i: number, v6: boolean): number {
+  return i * FRAME_STRIDE + PAYLOAD_OFF - 20 - (v6 ? 40 : 20) - 14;
+}
+
+/**
+ * Starts the TCP module: registers the tap handler, the epoll handlers and
+ * the timer.
+ * @param c execution context
+ * @param loop the event loop
+ * @returns the module's counters
+ */
+export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
+  const conns = new TcpConns(c.flows.capacity);
+  const stats: TcpStats = {
+    opened: 0,
+    closed: 0,
+    rstToTap: 0,
+    dropped: 0,
+    retransmits: 0,
+    partialWrites: 0,
+  };
+  const timerFd = timerCreate();
+  timerSet(timerFd, TCP_TIMER_INTERVAL_MS, TCP_TIMER_INTERVAL_MS);
+  loop.epoll.add(timerFd, EPOLLIN, EPOLL_TYPE_TCP_TIMER);
+  S = {
+    c,
+    loop,
+    conns,
+    listeners: null,
+    peekOff: probePeekOff(),
+    timerFd,
+    lastTimer: 0,
+    ackQueue: new Int32Array(c.flows.capacity),
+    ackQueueLen: 0,
+    watch: new Int32Array(c.flows.capacity + 1),
+    watchLen: 0,
+    stats,
+  };
+  if (!S.peekOff) debug("SO_PEEK_OFF not supported for TCP: using a discard buffer");
+
+  iovAddr0 = addressOf(iov);
+  iovAddr1 = iovAddr0 + 16n;
+  const base = addressOf(frames);
+  for (let i = 0; i < TCP_FRAMES; i++) {
+    iovDv.setBigUint64((i + 1) * 16, base + BigInt(i * FRAME_STRIDE + PAYLOAD_OFF), true);
+  }
+  msgDv.setBigUint64(16, iovAddr1, true);
+  hdrOff4 = ethOff(0, false) - c.tapHdrLen;
+  hdrOff6 = ethOff(0, true) - c.tapHdrLen;
+  for (let i = 0; i < TCP_FRAMES; i++) {
+    views4.push(frames.subarray(i * FRAME_STRIDE + hdrOff4));
+    views6.push(frames.subarray(i * FRAME_STRIDE + hdrOff6));
+  }
+
+  l4Register(IPPROTO_TCP, tcpTapHandler);
+  loop.on(EPOLL_TYPE_TCP, tcpSockHandler);
+  loop.on(EPOLL_TYPE_TCP_TIMER, (fd, _d, _e, now) => {
+    timerAck(fd);
+    if (S!.watchLen > 0) tcpWatchWindows(now);
+    if (now - S!.lastTimer >= TCP_TIMER_INTERVAL_MS) tcpTimer(now);
+  });
+  loop.on(EPOLL_TYPE_TCP_LISTEN, tcpListenHandler);
+  loop.post.push(tcpDeferHandler);
+  return stats;
+}
+
+/**
+ * Tells the TCP module about the listening sockets (-t).
+ * @param l the listeners
+ */
+export function tcpSetListeners(l: TcpListeners): void {
+  if (S !== null) S.listeners = l;
+}
+
+/**
+ * Options of every host socket: no Nagle delay (the guest's kernel already
+ * decides when to send), and a send buffer as large as the system allows, so
+ * that the window offered to the guest (the buffer's free space) is not held
+ * back by a buffer that autotuning would only grow after a blocked write.
+ */
+function sockOpts(fd: number): void {
+  intBuf[0] = 1;
+  libc.symbols.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, intBytes, 4);
+  intBuf[0] = 0x7fffffff;
+  libc.symbols.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, intBytes, 4);
+}
+
+function probePeekOff(): boolean {
+  const fd = libc.symbols.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  intBuf[0] = 0;
+  const ok = libc.symbols.setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, intBytes, 4) === 0;
+  libc.symbols.close(fd);
+  return ok;
+}
+
+/* ------------------------------------------------------------ frames to tap */
+
+/** Writes the TCP header of a segment to the guest at l4 in buf. */
+function tcpHeader(
+  S: TcpState,
+  buf: Uint8Array,
+  dv: DataView,
+  l4: number,
+  idx: number,
+  sidx: number,
+  seq: number,
+  flags: number,
+  hlen: number,
+): void {
+  const fl = S.c.flows;
+  const conns = S.conns;
+  dv.setUint16(l4, fl.lport[sidx]!);
+  dv.setUint16(l4 + 2, fl.rport[sidx]!);
+  dv.setUint32(l4 + 4, seq);
+  dv.setUint32(l4 + 8, (flags & ACK) ? conns.seqFromTap[idx]! : 0);
+  buf[l4 + 12] = (hlen >> 2) << 4;
+  buf[l4 + 13] = flags;
+  dv.setUint16(l4 + 14, (flags & SYN) ? Math.min(conns.wndToTap[idx]!, 65535) : windowField(idx));
+  dv.setUint16(l4 + 18, 0);
+}
+
+/** The window field for the guest: free send buffer space, scaled. */
+function windowField(idx: number): number {
+  const conns = S!.conns;
+  const ws = conns.wsToTap[idx]!;
+  const w = conns.wndToTap[idx]! >>> ws;
+  return w > 65535 ? 65535 : w;
+}
+
+/**
+ * Recomputes the window we offer the guest: the room left in the host
+ * socket's send buffer (half of SO_SNDBUF holds payload, the rest is
+ * accounted to overhead) less what is queued there, or zero while a write
+ * to it is blocked. Offering no more than fits means segments from the guest
+ * are never refused; a window held back by queued data is watched
+ * (WND_LIMITED) and re-offered as the socket drains, see tcpWatchWindows().
+ */
+function updateWndToTap(S: TcpState, idx: number, now: number): void {
+  const conns = S.conns;
+  const fd = conns.sock[idx]!;
+  if (now - conns.tsSndbuf[idx]! > 1000 || conns.sndbuf[idx] === 0) {
+    intLen[0] = 4;
+    if (libc.symbols.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, intBytes, intLenBytes) === 0) {
+      conns.sndbuf[idx] = intBuf[0]!;
+    }
+    conns.tsSndbuf[idx] = now;
+  }
+  const cap = conns.sndbuf[idx]! >> 1;
+  let free = cap;
+  if (libc.symbols.ioctl_u32(fd, SIOCOUTQ, intBytes) === 0) free -= intBuf[0]!;
+  if (free < 0 || (conns.flags[idx]! & SOCK_BLOCKED)) free = 0;
+  const max = 65535 * (1 << conns.wsToTap[idx]!);
+  conns.wndToTap[idx] = free > max ? max : free;
+  if (free < cap >> 1 && free < max) {
+    if (!(conns.flags[idx]! & WND_LIMITED)) {
+      conns.flags[idx] = conns.flags[idx]! | WND_LIMITED;
+      S.watch[S.watchLen++] = idx;
+      if (S.watchLen === 1) timerSet(S.timerFd, TCP_WATCH_INTERVAL_MS, TCP_WATCH_INTERVAL_MS);
+    }
+  } else conns.flags[idx] = conns.flags[idx]! & ~WND_LIMITED;
+}
+
+/**
+ * Offers the guest more window on connections whose window was held back,
+ * once their sockets have drained enough (every TCP_WATCH_INTERVAL_MS).
+ * @param now monotonic time in ms
+ */
+function tcpWatchWindows(now: number): void {
+  const s = S!;
+  const conns = s.conns;
+  const fl = s.c.flows;
+  let kept = 0;
+  for (let i = 0; i < s.watchLen; i++) {
+    const idx = s.watch[i]!;
+    if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_TCP) continue;
+    if (conns.sock[idx]! < 0 || !(conns.flags[idx]! & WND_LIMITED)) continue;
+    const before = conns.wndToTap[idx]!;
+    conns.flags[idx] = conns.flags[idx]! & ~WND_LIMITED;
+    updateWndToTap(s, idx, now);
+    const after = conns.wndToTap[idx]!;
+    if (
+      after > before &&
+      (after - before >= conns.sndbuf[idx]! >> 3 || !(conns.flags[idx]! & WND_LIMITED))
+    ) {
+      tcpSendFlags(s, idx, ACK);
+    }
+    if (conns.flags[idx]! & WND_LIMITED) {
+      /* updateWndToTap() appended it again: keep one entry */
+      s.watchLen--;
+      s.watch[kept++] = idx;
+    }
+  }
+  s.watchLen = kept;
+  if (kept === 0) timerSet(s.timerFd, TCP_TIMER_INTERVAL_MS, TCP_TIMER_INTERVAL_MS);
+}
+
+/**
+ * Sends a control segment (no payload) to the guest.
+ * @returns true when written
+ */
+function tcpSendFlags(S: TcpState, idx: number, flags: number): boolean {
+  const c = S.c;
+  const conns = S.conns;
+  const v6 = conns.v6[idx] === 1;
+  const sidx = idx * 2 + conns.tapSide[idx]!;
+  let hlen = 20;
+  if (flags & SYN) hlen += conns.flags[idx]! & WS_OK ? 8 : 4;
+  const fl = c.flows;
+  const l4 = l2l3Write(
+    c,
+    ctlBuf,
+    ctlDv,
+    CTL_ETH,
+    v6,
+    IPPROTO_TCP,
+    fl.laddr,
+    sidx * 16,
+    fl.raddr,
+    sidx * 16,
+    hlen,
+  );
+  let seq = conns.seqToTap[idx]!;
+  if ((flags & (SYN | FIN)) !== 0) {
+    /* SYN and FIN take a sequence number */
+    conns.seqToTap[idx] = (seq + 1) >>> 0;
+  } else if (flags & RST) {
+    seq = conns.seqToTap[idx]!;
+  }
+  tcpHeader(S, ctlBuf, ctlDv, l4, idx, sidx, seq, flags, hlen);
+  if (flags & SYN) {
+    /* MSS from our MTU, and window scaling when the guest asked for it */
+    const mtu = c.mtu === 0 ? 65520 : c.mtu;
+    const mss = mtu - (v6 ? 60 : 40);
+    ctlBuf[l4 + 20] = 2;
+    ctlBuf[l4 + 21] = 4;
+    ctlDv.setUint16(l4 + 22, mss > 65535 ? 65535 : mss);
+    if (conns.flags[idx]! & WS_OK) {
+      ctlBuf[l4 + 24] = 1;
+      ctlBuf[l4 + 25] = 3;
+      ctlBuf[l4 + 26] = 3;
+      ctlBuf[l4 + 27] = conns.wsToTap[idx]!;
+    }
+  }
+  if (flags & ACK) conns.seqAckToTap[idx] = conns.seqFromTap[idx]!;
+  const ip = CTL_ETH + 14;
+  vnetCsumWrite(ctlBuf, ctlDv, CTL_ETH - 12, l4, 16, pseudoSum(ctlBuf, ip, v6, IPPROTO_TCP, hlen));
+  const frameLen = l4 + hlen - CTL_ETH;
+  return writeFrame(c, ctlBuf, CTL_ETH, frameLen);
+}
+
+/** Writes a frame whose Ethernet header is at eth in buf. */
+function writeFrame(c: Ctx, buf: Uint8Array, eth: number, frameLen: number): boolean {
+  if (pcapOn) pcapFrame(buf, eth, frameLen);
+  const hdr = eth - c.tapHdrLen;
+  if (c.tapHdrLen !== 12) {
+    /* passt: a 4-byte big-endian length instead of the virtio-net header */
+    buf[hdr] = 0;
+    buf[hdr + 1] = 0;
+    buf[hdr + 2] = frameLen >> 8;
+    buf[hdr + 3] = frameLen & 0xff;
+  }
+  const view = buf === ctlBuf ? ctlView(hdr) : buf.subarray(hdr);
+  const n = libc.symbols.write(c.tapFd, view as Uint8Array<ArrayBuffer>, frameLen + c.tapHdrLen);
+  if (n < 0) return false;
+  c.stats.framesOut++;
+  return true;
+}
+
+let ctlViewCache: Uint8Array<ArrayBuffer> | null = null;
+let ctlViewOff = -1;
+function ctlView(hdr: number): Uint8Array<ArrayBuffer> {
+  if (ctlViewOff !== hdr) {
+    ctlViewCache = ctlBuf.subarray(hdr);
+    ctlViewOff = hdr;
+  }
+  return ctlViewCache!;
+}
+
+/**
+ * Sends an RST for a segment that belongs to no connection.
+ */
+function tcpRstNoConn(
+  c: Ctx,
+  v6: boolean,
+  frame: Uint8Array,
+  ipOff: number,
+  seq: number,
+  ack: number,
+  flags: number,
+  payloadLen: number,
+): void {
+  /* reply from the segment's destination to its source */
+  readAddrs(frame, ipOff, v6);
+  const sport = (frame[ipOff + (v6 ? 40 : (frame[ipOff]! & 15) * 4)]! << 8) |
+    frame[ipOff + (v6 ? 41 : (frame[ipOff]! & 15) * 4 + 1)]!;
+  const dport = (frame[ipOff + (v6 ? 42 : (frame[ipOff]! & 15) * 4 + 2)]! << 8) |
+    frame[ipOff + (v6 ? 43 : (frame[ipOff]! & 15) * 4 + 3)]!;
+  const l4 = l2l3Write(c, ctlBuf, ctlDv, CTL_ETH, v6, IPPROTO_TCP, key, 16, key, 0, 20);
+  ctlDv.setUint16(l4, dport);
+  ctlDv.setUint16(l4 + 2, sport);
+  if (flags & ACK) {
+    ctlDv.setUint32(l4 + 4, ack);
+    ctlDv.setUint32(l4 + 8, 0);
+    ctlBuf[l4 + 13] = RST;
+  } else {
+    ctlDv.setUint32(l4 + 4, 0);
+    let end = seq + payloadLen;
+    if (flags & SYN) end++;
+    if (flags & FIN) end++;
+    ctlDv.setUint32(l4 + 8, end >>> 0);
+    ctlBuf[l4 + 13] = RST | ACK;
+  }
+  ctlBuf[l4 + 12] = 5 << 4;
+  ctlDv.setUint16(l4 + 14, 0);
+  ctlDv.setUint16(l4 + 18, 0);
+  vnetCsumWrite(
+    ctlBuf,
+    ctlDv,
+    CTL_ETH - 12,
+    l4,
+    16,
+    pseudoSum(ctlBuf, CTL_ETH + 14, v6, IPPROTO_TCP, 20),
+  );
+  writeFrame(c, ctlBuf, CTL_ETH, l4 + 20 - CTL_ETH);
+  S!.stats.rstToTap++;
+}
+
+/** Reads the source (to key[0..16]) and destination (key[16..32]) of a frame as inany. */
+function readAddrs(frame: Uint8Array, ipOff: number, v6: boolean): void {
+  if (!v6) {
+    for (let i = 0; i < 10; i++) {
+      key[i] = 0;
+      key[16 + i] = 0;
+    }
+    key[10] =
+      key[11] =
+      key[26] =
+      key[27] =
+        0xff;
+    for (let i = 0; i < 4; i++) {
+      key[12 + i] = frame[ipOff + 12 + i]!;
+      key[28 + i] = frame[ipOff + 16 + i]!;
+    }
+  } else {
+    for (let i = 0; i < 16; i++) {
+      key[i] = frame[ipOff + 8 + i]!;
+      key[16 + i] = frame[ipOff + 24 + i]!;
+    }
+  }
+}
+
+/* ------------------------------------------------------ connection lifecycle */
+
+/** Closes a connection: the socket (resetting the peer if asked) and the flow. */
+function connClose(S: TcpState, idx: number, rstPeer: boolean): void {
+  const conns = S.conns;
+  const fd = conns.sock[idx]!;
+  if (fd >= 0) {
+    if (rstPeer) libc.symbols.setsockopt(fd, SOL_SOCKET, SO_LINGER, lingerBytes, 8);
+    libc.symbols.close(fd);
+    conns.sock[idx] = -1;
+  }
+  conns.events[idx] = 0;
+  conns.flags[idx] = 0;
+  S.c.flows.flowFree(idx);
+  S.stats.closed++;
+  if (logLevel >= LOG_DEBUG) debug(`TCP flow ${idx}: closed${rstPeer ? " (reset)" : ""}`);
+}
+
+/** Resets a connection: RST to the guest and to the host peer. */
+function connRst(S: TcpState, idx: number): void {
+  if (S.conns.events[idx]! & (ESTABLISHED | SOCK_ACCEPTED | TAP_SYN_ACK_SENT)) {
+    tcpSendFlags(S, idx, RST | ACK);
+    S.stats.rstToTap++;
+  }
+  connClose(S, idx, true);
+}
+
+/** Closes the connection if both directions are finished. */
+function connCheckDone(S: TcpState, idx: number): void {
+  const ev = S.conns.events[idx]!;
+  if ((ev & (SOCK_FIN_SENT | TAP_FIN_ACKED)) === (SOCK_FIN_SENT | TAP_FIN_ACKED)) {
+    flushAck(S, idx);
+    connClose(S, idx, false);
+  }
+}
+
+/** Queues an ACK to the guest, sent after the current batch. */
+function queueAck(S: TcpState, idx: number): void {
+  const conns = S.conns;
+  const f = conns.flags[idx]!;
+  conns.flags[idx] = f | ACK_TO_TAP_DUE;
+  if (f & ACK_QUEUED) return;
+  conns.flags[idx] = f | ACK_TO_TAP_DUE | ACK_QUEUED;
+  S.ackQueue[S.ackQueueLen++] = idx;
+}
+
+/** Sends a queued ACK now, if one is due. */
+function flushAck(S: TcpState, idx: number): void {
+  const conns = S.conns;
+  if (conns.flags[idx]! & ACK_TO_TAP_DUE) {
+    conns.flags[idx] = conns.flags[idx]! & ~ACK_TO_TAP_DUE;
+    updateWndToTap(S, idx, performance.now());
+    tcpSendFlags(S, idx, ACK);
+  }
+}
+
+/**
+ * After each batch of events: the queued ACKs, then the timer walk when due.
+ * @param now monotonic time in ms
+ */
+function tcpDeferHandler(now: number): void {
+  const s = S!;
+  const q = s.ackQueue;
+  const conns = s.conns;
+  const fl = s.c.flows;
+  for (let i = 0; i < s.ackQueueLen; i++) {
+    const idx = q[i]!;
+    conns.flags[idx] = conns.flags[idx]! & ~ACK_QUEUED;
+    if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_TCP) continue;
+    if (conns.sock[idx]! < 0) continue;
+    flushAck(s, idx);
+  }
+  s.ackQueueLen = 0;
+  void now;
+}
+
+/* ----------------------------------------------------------- guest to host */
+
+/**
+ * Handles a TCP segment from the guest.
+ * @param c execution context
+ * @param v6 IPv6 or IPv4
+ * @param frame buffer holding the frame
+ * @param dv DataView over frame's buffer
+ * @param ipOff offset of the IP header
+ * @param l4Off offset of the TCP header
+ * @param l4Len TCP header and payload length
+ * @param now monotonic time in ms
+ */
+export function tcpTapHandler(
+  c: Ctx,
+  v6: boolean,
+  frame: Uint8Array,
+  dv: DataView,
+  ipOff: number,
+  l4Off: number,
+  l4Len: number,
+  now: number,
+): void {
+  const s = S!;
+  if (l4Len < 20) {
+    c.stats.malformed++;
+    return;
+  }
+  const hlen = (frame[l4Off + 12]! >> 4) * 4;
+  if (hlen < 20 || hlen > l4Len) {
+    c.stats.malformed++;
+    return;
+  }
+  const sport = dv.getUint16(l4Off);
+  const dport = dv.getUint16(l4Off + 2);
+  const seq = dv.getUint32(l4Off + 4);
+  const ack = dv.getUint32(l4Off + 8);
+  const flags = frame[l4Off + 13]! & 0x3f;
+  const win = dv.getUint16(l4Off + 14);
+  const payloadLen = l4Len - hlen;
+  readAddrs(frame, ipOff, v6);
+
+  const sidx = c.flows.flowLookup(IPPROTO_TCP, PIF_TAP, key, 16, key, 0, dport, sport);
+  if (sidx < 0) {
+    if (flags & RST) return;
+    if ((flags & (SYN | ACK)) === SYN) {
+      if (!tcpOptsParse(dv, l4Off, opts)) {
+        c.stats.malformed++;
+        return;
+      }
+      connFromTap(s, v6, seq, win, sport, dport, now);
+      return;
+    }
+    tcpRstNoConn(c, v6, frame, ipOff, seq, ack, flags, payloadLen);
+    return;
+  }
+  const idx = sidx >> 1;
+  const conns = s.conns;
+  conns.tsAct[idx] = now;
+  const ev = conns.events[idx]!;
+
+  if (flags & RST) {
+    /* in window (loosely): close both sides */
+    connClose(s, idx, true);
+    return;
+  }
+
+  if (ev & SOCK_ACCEPTED) {
+    /* we sent a SYN to the guest: expect its SYN-ACK */
+    if ((flags & (SYN | ACK)) !== (SYN | ACK) || ack !== conns.seqToTap[idx]) {
+      s.stats.dropped++;
+      return;
+    }
+    if (!tcpOptsParse(dv, l4Off, opts)) {
+      c.stats.malformed++;
+      return;
+    }
+    conns.seqFromTap[idx] = (seq + 1) >>> 0;
+    conns.seqAckFromTap[idx] = ack;
+    connOpts(s, idx, true);
+    conns.wndFromTap[idx] = win;
+    conns.event(idx, ESTABLISHED);
+    conns.flags[idx] = conns.flags[idx]! & ~ACK_FROM_TAP_DUE;
+    updateWndToTap(s, idx, now);
+    tcpSendFlags(s, idx, ACK);
+    dataFromSock(s, idx, now);
+    return;
+  }
+
+  if (ev & TAP_SYN_RCVD) {
+    if (!(ev & TAP_SYN_ACK_SENT)) return; /* connect still in progress */
+    if ((flags & ACK) === 0 || (flags & SYN) !== 0) return; /* SYN again: ignore */
+    if (ack !== conns.seqToTap[idx]) {
+      s.stats.dropped++;
+      return;
+    }
+    conns.event(idx, ESTABLISHED);
+    conns.seqAckFromTap[idx] = ack;
+    conns.flags[idx] = conns.flags[idx]! & ~ACK_FROM_TAP_DUE;
+    conns.wndFromTap[idx] = win << conns.wsFromTap[idx]!;
+    if (payloadLen > 0 || (flags & FIN)) {
+      dataFromTap(s, idx, frame, l4Off + hlen, payloadLen, seq, flags, now);
+    }
+    dataFromSock(s, idx, now);
+    return;
+  }
+
+  if (!(ev & ESTABLISHED)) return;
+
+  if (flags & ACK) ackFromTap(s, idx, ack, win, payloadLen, flags, now);
+  if (conns.sock[idx]! < 0) return;
+  if (payloadLen > 0 || (flags & FIN)) {
+    dataFromTap(s, idx, frame, l4Off + hlen, payloadLen, seq, flags, now);
+  }
+  if (conns.sock[idx]! >= 0) connCheckDone(s, idx);
+}
+
+/** Applies the guest's SYN options: MSS and window scaling. */
+function connOpts(S: TcpState, idx: number, ourSynHadWs: boolean): void {
+  const conns = S.conns;
+  const v6 = conns.v6[idx] === 1;
+  let mss = opts.mss > 0 ? opts.mss : MSS_DEFAULT;
+  const max = v6 ? PAYLOAD_MAX6 : PAYLOAD_MAX4;
+  if (mss > max) mss = max;
+  conns.mss[idx] = mss;
+  if (opts.wscale >= 0 && ourSynHadWs) {
+    conns.wsFromTap[idx] = opts.wscale > 14 ? 14 : opts.wscale;
+    conns.wsToTap[idx] = WS_TO_TAP;
+    conns.flags[idx] = conns.flags[idx]! | WS_OK;
+  } else {
+    conns.wsFromTap[idx] = 0;
+    conns.wsToTap[idx] = 0;
+    conns.flags[idx] = conns.flags[idx]! & ~WS_OK;
+  }
+}
+
+/** A SYN from the guest: open the host socket. */
+function connFromTap(
+  S: TcpState,
+  v6: boolean,
+  seq: number,
+  win: number,
+  sport: number,
+  dport: number,
+  now: number,
+): void {
+  const c = S.c;
+  const fl = c.flows;
+  const idx = fl.flowAlloc();
+  if (idx < 0) {
+    tcpRstSyn(S, v6, seq, sport, dport);
+    return;
+  }
+  fl.flowInitiate(idx, PIF_TAP, key, 16, key, 0, dport, sport);
+  /* target: the destination, translated */
+  for (let i = 0; i < 16; i++) key[32 + i] = key[16 + i]!;
+  for (let i = 48; i < 64; i++) key[i] = 0;
+  fwdNatFromTap(c, key, 32, dport);
+  fl.flowTarget(idx, PIF_HOST, key, 48, key, 32, 0, dport);
+  fl.flowSetType(idx, FLOW_TYPE_TCP);
+
+  const fd = libc.symbols.socket(
+    v6 ? AF_INET6 : AF_INET,
+    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+    0,
+  );
+  if (fd < 0) {
+    fl.flowAllocCancel(idx);
+    tcpRstSyn(S, v6, seq, sport, dport);
+    return;
+  }
+  sockOpts(fd);
+  const len = sockaddrFromInany(sa, key, 32, dport, v6);
+  const rc = libc.symbols.connect(fd, sa, len);
+  const e = rc < 0 ? errno() : 0;
+  if (rc < 0 && e !== ERRNO.EINPROGRESS) {
+    libc.symbols.close(fd);
+    fl.flowAllocCancel(idx);
+    if (logLevel >= LOG_DEBUG) debug(`TCP: connect to port ${dport} failed: errno ${e}`);
+    tcpRstSyn(S, v6, seq, sport, dport);
+    return;
+  }
+  const conns = S.conns;
+  conns.reset(idx);
+  conns.sock[idx] = fd;
+  conns.tapSide[idx] = 0;
+  conns.v6[idx] = v6 ? 1 : 0;
+  conns.seqFromTap[idx] = (seq + 1) >>> 0;
+  conns.seqAckToTap[idx] = (seq + 1) >>> 0;
+  const start = isn();
+  conns.seqToTap[idx] = start;
+  conns.seqAckFromTap[idx] = start;
+  connOpts(S, idx, true);
+  conns.wndFromTap[idx] = win;
+  conns.event(idx, TAP_SYN_RCVD);
+  conns.tsAck[idx] = now;
+  conns.tsAct[idx] = now;
+  fl.flowActivate(idx);
+  fl.flowHashInsert(idx * 2);
+  S.loop.epoll.add(fd, SOCK_EVENTS, EPOLL_TYPE_TCP, idx);
+  S.stats.opened++;
+  if (rc === 0) connectFinish(S, idx, now);
+}
+
+/** RST for a SYN we could not serve (key holds its addresses). */
+function tcpRstSyn(S: TcpState, v6: boolean, seq: number, sport: number, dport: number): void {
+  const c = S.c;
+  const l4 = l2l3Write(c, ctlBuf, ctlDv, CTL_ETH, v6, IPPROTO_TCP, key, 16, key, 0, 20);
+  ctlDv.setUint16(l4, dport);
+  ctlDv.setUint16(l4 + 2, sport);
+  ctlDv.setUint32(l4 + 4, 0);
+  ctlDv.setUint32(l4 + 8, (seq + 1) >>> 0);
+  ctlBuf[l4 + 12] = 5 << 4;
+  ctlBuf[l4 + 13] = RST | ACK;
+  ctlDv.setUint16(l4 + 14, 0);
+  ctlDv.setUint16(l4 + 18, 0);
+  vnetCsumWrite(
+    ctlBuf,
+    ctlDv,
+    CTL_ETH - 12,
+    l4,
+    16,
+    pseudoSum(ctlBuf, CTL_ETH + 14, v6, IPPROTO_TCP, 20),
+  );
+  writeFrame(c, ctlBuf, CTL_ETH, l4 + 20 - CTL_ETH);
+  S.stats.rstToTap++;
+}
+
+/** The host connect completed (or failed): SYN-ACK (or RST) to the guest. */
+function connectFinish(S: TcpState, idx: number, now: number): void {
+  const conns = S.conns;
+  intLen[0] = 4;
+  intBuf[0] = 0;
+  libc.symbols.getsockopt(conns.sock[idx]!, SOL_SOCKET, SO_ERROR, intBytes, intLenBytes);
+  if (intBuf[0] !== 0) {
+    if (logLevel >= LOG_DEBUG) debug(`TCP flow ${idx}: connect failed: errno ${intBuf[0]}`);
+    /* RST in reply to the guest's SYN: ack its sequence */
+    conns.events[idx] = TAP_SYN_ACK_SENT;
+    tcpSendFlags(S, idx, RST | ACK);
+    S.stats.rstToTap++;
+    connClose(S, idx, false);
+    return;
+  }
+  if (S.peekOff) {
+    intBuf[0] = 0;
+    libc.symbols.setsockopt(conns.sock[idx]!, SOL_SOCKET, SO_PEEK_OFF, intBytes, 4);
+  }
+  updateWndToTap(S, idx, now);
+  tcpSendFlags(S, idx, SYN | ACK);
+  conns.event(idx, TAP_SYN_ACK_SENT);
+  conns.flags[idx] = conns.flags[idx]! | ACK_FROM_TAP_DUE;
+  conns.tsAck[idx] = now;
+}
+
+/** An ACK from the guest: consume acknowledged data, note its window, resend on dup ACKs. */
+function ackFromTap(
+  S: TcpState,
+  idx: number,
+  ack: number,
+  win: number,
+  payloadLen: number,
+  flags: number,
+  now: number,
+): void {
+  const conns = S.conns;
+  const acked = (ack - conns.seqAckFromTap[idx]!) | 0;
+  const inflight = (conns.seqToTap[idx]! - conns.seqAckFromTap[idx]!) | 0;
+  const wnd = win << conns.wsFromTap[idx]!;
+  if (acked > 0 && acked <= inflight) {
+    let data = acked;
+    const finAcked = (conns.events[idx]! & TAP_FIN_SENT) !== 0 && ack === conns.seqToTap[idx];
+    if (finAcked) data--;
+    if (data > 0) {
+      libc.symbols.recv(
+        conns.sock[idx]!,
+        null as unknown as Uint8Array<ArrayBuffer>,
+        data,
+        MSG_TRUNC | MSG_DONTWAIT,
+      );
+    }
+    conns.seqAckFromTap[idx] = ack;
+    conns.dupAcks[idx] = 0;
+    conns.retrans[idx] = 0;
+    conns.tsAck[idx] = now;
+    if (finAcked) conns.event(idx, TAP_FIN_ACKED);
+    if (ack === conns.seqToTap[idx]) conns.flags[idx] = conns.flags[idx]! & ~ACK_FROM_TAP_DUE;
+  } else if (
+    acked === 0 && inflight > 0 && payloadLen === 0 && (flags & FIN) === 0 &&
+    wnd === conns.wndFromTap[idx]
+  ) {
+    if (++conns.dupAcks[idx]! === 2) {
+      retransmit(S, idx);
+      conns.dupAcks[idx] = 0;
+    }
+  }
+  const opened = wnd > conns.wndFromTap[idx]! || acked > 0;
+  conns.wndFromTap[idx] = wnd;
+  if (opened && !(conns.events[idx]! & SOCK_FIN_RCVD && conns.events[idx]! & TAP_FIN_SENT)) {
+    dataFromSock(S, idx, now);
+  }
+}
+
+/** Rewinds to the last byte the guest acknowledged, to send again. */
+function retransmit(S: TcpState, idx: number): void {
+  const conns = S.conns;
+  S.stats.retransmits++;
+  conns.seqToTap[idx] = conns.seqAckFromTap[idx]!;
+  if (S.peekOff) {
+    intBuf[0] = 0;
+    libc.symbols.setsockopt(conns.sock[idx]!, SOL_SOCKET, SO_PEEK_OFF, intBytes, 4);
+  }
+  /* a FIN not yet acknowledged goes again after the data */
+  if ((conns.events[idx]! & (TAP_FIN_SENT | TAP_FIN_ACKED)) === TAP_FIN_SENT) {
+    conns.events[idx] = conns.events[idx]! & ~(TAP_FIN_SENT | SOCK_FIN_RCVD);
+  }
+}
+
+/** Payload (and FIN) from the guest: to the socket. */
+function dataFromTap(
+  S: TcpState,
+  idx: number,
+  frame: Uint8Array,
+  off: number,
+  len: number,
+  seq: number,
+  flags: number,
+  now: number,
+): void {
+  const conns = S.conns;
+  const expected = conns.seqFromTap[idx]!;
+  const diff = (seq - expected) | 0;
+  if (diff > 0) {
+    /* data missing before this segment: a duplicate ACK at once, so that the
+     * guest's fast retransmit (three of them) sends the gap again */
+    S.stats.dropped++;
+    updateWndToTap(S, idx, now);
+    tcpSendFlags(S, idx, ACK);
+    return;
+  }
+  if (diff < 0) {
+    const skip = -diff;
+    if (skip >= len) {
+      /* all old: acknowledge again (a retransmitted FIN included) */
+      queueAck(S, idx);
+      return;
+    }
+    off += skip;
+    len -= skip;
+  }
+  let written = len;
+  if (len > 0) {
+    if (conns.events[idx]! & SOCK_FIN_SENT) return;
+    const n = libc.symbols.send(
+      conns.sock[idx]!,
+      (off === 0 ? frame : frame.subarray(off)) as Uint8Array<ArrayBuffer>,
+      len,
+      MSG_DONTWAIT | MSG_NOSIGNAL,
+    );
+    if (n < 0) {
+      const e = errno();
+      if (e !== ERRNO.EAGAIN) {
+        connRst(S, idx);
+        return;
+      }
+      written = 0;
+    } else written = n;
+    conns.seqFromTap[idx] = (expected + written) >>> 0;
+    if (written < len) {
+      conns.flags[idx] = conns.flags[idx]! | SOCK_BLOCKED;
+      S.stats.partialWrites++;
+    }
+  }
+  if ((flags & FIN) && written === len && !(conns.events[idx]! & TAP_FIN_RCVD)) {
+    conns.seqFromTap[idx] = (conns.seqFromTap[idx]! + 1) >>> 0;
+    conns.event(idx, TAP_FIN_RCVD);
+    libc.symbols.shutdown(conns.sock[idx]!, SHUT_WR);
+    conns.event(idx, SOCK_FIN_SENT);
+  }
+  conns.tsAct[idx] = now;
+  queueAck(S, idx);
+}
+
+/* ----------------------------------------------------------- host to guest */
+
+/** Sends socket data to the guest, as much as its window allows. */
+function dataFromSock(S: TcpState, idx: number, now: number): void {
+  const conns = S.conns;
+  const c = S.c;
+  const fd = conns.sock[idx]!;
+  if (fd < 0 || !(conns.events[idx]! & ESTABLISHED)) return;
+  const v6 = conns.v6[idx] === 1;
+  const mss = conns.mss[idx]!;
+  const sidx = idx * 2 + conns.tapSide[idx]!;
+  const fl = c.flows;
+  for (let round = 0; round < 64; round++) {
+    if (conns.events[idx]! & TAP_FIN_SENT) return;
+    const inflight = (conns.seqToTap[idx]! - conns.seqAckFromTap[idx]!) | 0;
+    const avail = conns.wndFromTap[idx]! - inflight;
+    if (avail <= 0) return;
+    let nframes = Math.ceil(avail / mss);
+    if (nframes > TCP_FRAMES) nframes = TCP_FRAMES;
+    let want = 0;
+    for (let i = 0; i < nframes; i++) {
+      const l = i === nframes - 1 ? Math.min(mss, avail - i * mss) : mss;
+      iovDv.setUint32((i + 1) * 16 + 8, l, true);
+      want += l;
+    }
+    let iovcnt = nframes;
+    if (S.peekOff) {
+      msgDv.setBigUint64(16, iovAddr1, true);
+    } else {
+      /* skip what was already sent with a discard buffer first */
+      if (discard === null || discard.length < inflight) {
+        discard = new Uint8Array(Math.max(inflight, 1 << 20) * 2);
+      }
+      iovDv.setBigUint64(0, addressOf(discard), true);
+      iovDv.setUint32(8, inflight, true);
+      msgDv.setBigUint64(16, iovAddr0, true);
+      iovcnt++;
+    }
+    msgDv.setUint32(24, iovcnt, true);
+    msgDv.setUint32(28, 0, true);
+    let n = libc.symbols.recvmsg(fd, msg, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0) {
+      const e = errno();
+      if (e === ERRNO.EAGAIN || e === ERRNO.EINTR) return;
+      connRst(S, idx);
+      return;
+    }
+    if (!S.peekOff) n -= inflight;
+    if (n <= 0) {
+      if (n === 0 || !S.peekOff) {
+        /* end of file, all data sent: FIN to the guest */
+        if (!(conns.events[idx]! & TAP_FIN_SENT)) {
+          conns.event(idx, SOCK_FIN_RCVD);
+          tcpSendFlags(S, idx, FIN | ACK);
+          conns.event(idx, TAP_FIN_SENT);
+          conns.flags[idx] = conns.flags[idx]! | ACK_FROM_TAP_DUE;
+          conns.tsAck[idx] = now;
+        }
+      }
+      return;
+    }
+    if (inflight === 0) conns.tsAck[idx] = now;
+    /* one frame per MSS-sized chunk */
+    let sent = 0;
+    let i = 0;
+    updateWndToTap(S, idx, now);
+    while (sent < n) {
+      const len = Math.min(mss, n - sent);
+      const eth = ethOff(i, v6);
+      const l4 = l2l3Write(
+        c,
+        frames,
+        framesDv,
+        eth,
+        v6,
+        IPPROTO_TCP,
+        fl.laddr,
+        sidx * 16,
+        fl.raddr,
+        sidx * 16,
+        20 + len,
+      );
+      const seq = conns.seqToTap[idx]!;
+      tcpHeader(S, frames, framesDv, l4, idx, sidx, seq, sent + len === n ? ACK | PSH : ACK, 20);
+      vnetCsumWrite(
+        frames,
+        framesDv,
+        eth - 12,
+        l4,
+        16,
+        pseudoSum(frames, eth + 14, v6, IPPROTO_TCP, 20 + len),
+      );
+      const frameLen = 14 + (v6 ? 40 : 20) + 20 + len;
+      if (pcapOn) pcapFrame(frames, eth, frameLen);
+      const view = v6 ? views6[i]! : views4[i]!;
+      if (c.tapHdrLen !== 12) {
+        const h = eth - c.tapHdrLen;
+        frames[h] = 0;
+        frames[h + 1] = 0;
+        frames[h + 2] = frameLen >> 8;
+        frames[h + 3] = frameLen & 0xff;
+      }
+      const w = libc.symbols.write(c.tapFd, view, frameLen + c.tapHdrLen);
+      if (w < 0) {
+        /* tap queue full: send the rest later, from here */
+        if (S.peekOff) {
+          intBuf[0] = (conns.seqToTap[idx]! - conns.seqAckFromTap[idx]!) | 0;
+          libc.symbols.setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, intBytes, 4);
+        }
+        conns.flags[idx] = conns.flags[idx]! | ACK_FROM_TAP_DUE;
+        return;
+      }
+      c.stats.framesOut++;
+      conns.seqToTap[idx] = (seq + len) >>> 0;
+      conns.seqAckToTap[idx] = conns.seqFromTap[idx]!;
+      sent += len;
+      i++;
+    }
+    conns.flags[idx] = (conns.flags[idx]! | ACK_FROM_TAP_DUE) & ~ACK_TO_TAP_DUE;
+    conns.tsAct[idx] = now;
+    if (n < want) return; /* socket drained: wait for the next edge */
+  }
+}
+
+/**
+ * Epoll handler for connection sockets.
+ * @param fd the socket
+ * @param idx flow index
+ * @param events EPOLL* mask
+ * @param now monotonic time in ms
+ */
+function tcpSockHandler(fd: number, idx: number, events: number, now: number): void {
+  const s = S!;
+  const conns = s.conns;
+  if (s.c.flows.state[idx] !== FLOW_STATE_ACTIVE || conns.sock[idx] !== fd) return;
+  const ev = conns.events[idx]!;
+  if (ev & TAP_SYN_RCVD) {
+    if (!(ev & TAP_SYN_ACK_SENT) && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+      connectFinish(s, idx, now);
+    }
+    return;
+  }
+  if (ev & SOCK_ACCEPTED) {
+    if (events & (EPOLLERR | EPOLLHUP)) connRst(s, idx);
+    return;
+  }
+  if (events & EPOLLERR) {
+    connRst(s, idx);
+    return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) dataFromSock(s, idx, now);
+  if (conns.sock[idx]! < 0) return;
+  if ((events & EPOLLOUT) && (conns.flags[idx]! & SOCK_BLOCKED)) {
+    /* room in the send buffer again: open the window, then three duplicate
+     * ACKs so that the guest retransmits what did not fit at once */
+    conns.flags[idx] = conns.flags[idx]! & ~SOCK_BLOCKED;
+    updateWndToTap(s, idx, now);
+    for (let i = 0; i < 4; i++) tcpSendFlags(s, idx, ACK);
+  }
+  connCheckDone(s, idx);
+}
+
+/* ------------------------------------------------------------- inbound (-t) */
+
+/**
+ * Epoll handler for listening sockets: accepts and starts connections to
+ * the guest.
+ * @param fd the listening socket
+ * @param data listener index (see listen.ts)
+ * @param _events EPOLL* mask
+ * @param now monotonic time in ms
+ */
+function tcpListenHandler(fd: number, data: number, _events: number, now: number): void {
+  const s = S!;
+  const c = s.c;
+  const l = s.listeners;
+  for (let n = 0; n < 64; n++) {
+    saLen[0] = sa.length;
+    const cfd = libc.symbols.accept4(fd, sa, saLenBytes, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0) return;
+    if (l === null) {
+      libc.symbols.close(cfd);
+      continue;
+    }
+    const peerPort = sockaddrToInany(sa, key, 0);
+    const v6 = l.v6[data] === 1;
+    const ip = v6 ? c.ip6 : c.ip4;
+    const lport = l.port[data]!;
+    const dport = l.target[data]!;
+    if (peerPort < 0 || !ip.enabled) {
+      libc.symbols.close(cfd);
+      continue;
+    }
+    /* our side towards the guest: the client, seen through the NAT */
+    for (let i = 0; i < 16; i++) key[16 + i] = key[i]!;
+    fwdNatFromHost(c, key, 16);
+    /* the guest's address */
+    fwdGuestAddr(c, v6, key, 32);
+    for (let i = 48; i < 64; i++) key[i] = 0;
+    const fl = c.flows;
+    const idx = fl.flowAlloc();
+    if (idx < 0) {
+      libc.symbols.close(cfd);
+      continue;
+    }
+    fl.flowInitiate(idx, PIF_HOST, key, 48, key, 0, lport, peerPort);
+    fl.flowTarget(idx, PIF_TAP, key, 16, key, 32, peerPort, dport);
+    fl.flowSetType(idx, FLOW_TYPE_TCP);
+    fl.flowActivate(idx);
+    if (!fl.flowHashInsert(idx * 2 + 1)) {
+      /* same addresses and ports as a live connection */
+      fl.flowFree(idx);
+      libc.symbols.close(cfd);
+      continue;
+    }
+    const conns = s.conns;
+    conns.reset(idx);
+    conns.sock[idx] = cfd;
+    conns.tapSide[idx] = 1;
+    conns.v6[idx] = v6 ? 1 : 0;
+    const start = isn();
+    conns.seqToTap[idx] = start;
+    conns.seqAckFromTap[idx] = start;
+    conns.seqFromTap[idx] = 0;
+    conns.flags[idx] = WS_OK | ACK_FROM_TAP_DUE;
+    conns.wsToTap[idx] = WS_TO_TAP;
+    conns.event(idx, SOCK_ACCEPTED);
+    conns.tsAck[idx] = now;
+    conns.tsAct[idx] = now;
+    sockOpts(cfd);
+    if (s.peekOff) {
+      intBuf[0] = 0;
+      libc.symbols.setsockopt(cfd, SOL_SOCKET, SO_PEEK_OFF, intBytes, 4);
+    }
+    s.loop.epoll.add(cfd, SOCK_EVENTS, EPOLL_TYPE_TCP, idx);
+    updateWndToTap(s, idx, now);
+    tcpSendFlags(s, idx, SYN);
+    s.stats.opened++;
+  }
+}
+
+/* ------------------------------------------------------------------ timers */
+
+/**
+ * The connection walk: timeouts, retransmissions, window updates.
+ * @param now monotonic time in ms
+ */
+export function tcpTimer(now: number): void {
+  const s = S;
+  if (s === null) return;
+  const fl = s.c.flows;
+  const conns = s.conns;
+  const max = fl.maxUsed;
+  for (let idx = 0; idx < max; idx++) {
+    if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_TCP) continue;
+    if (conns.sock[idx]! < 0) continue;
+    const ev = conns.events[idx]!;
+    const f = conns.flags[idx]!;
+    const since = now - conns.tsAck[idx]!;
+    if (!(ev & ESTABLISHED)) {
+      if (since > SYN_TIMEOUT_MS) connRst(s, idx);
+      continue;
+    }
+    if (now - conns.tsAct[idx]! > ACT_TIMEOUT_MS) {
+      connRst(s, idx);
+      continue;
+    }
+    if (f & ACK_FROM_TAP_DUE) {
+      const limit = (ev & TAP_FIN_SENT) && !(ev & TAP_FIN_ACKED) &&
+          conns.seqToTap[idx] === conns.seqAckFromTap[idx]! + 1
+        ? FIN_TIMEOUT_MS
+        : ACK_TIMEOUT_MS;
+      if (since > limit) {
+        if (conns.seqToTap[idx] === conns.seqAckFromTap[idx]) {
+          conns.flags[idx] = f & ~ACK_FROM_TAP_DUE;
+        } else if (++conns.retrans[idx]! > TCP_MAX_RETRANS) {
+          connRst(s, idx);
+          continue;
+        } else {
+          retransmit(s, idx);
+          conns.tsAck[idx] = now;
+          dataFromSock(s, idx, now);
+        }
+      }
+    }
+  }
+  s.lastTimer = now;
+}
+
+/**
+ * Closes every connection (at exit), resetting the host peers.
+ */
+export function tcpCloseAll(): void {
+  const s = S;
+  if (s === null) return;
+  const fl = s.c.flows;
+  for (let idx = 0; idx < fl.maxUsed; idx++) {
+    if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_TCP) continue;
+    if (s.conns.sock[idx]! >= 0) connClose(s, idx, true);
+  }
+  fl.flowDeferHandler();
+}
+
+/**
+ * The module's counters, for the exit summary.
+ * @returns a one-line summary
+ */
+export function tcpStatsLine(): string {
+  const t = S?.stats;
+  if (t === undefined) return "TCP: off";
+  return `TCP: opened ${t.opened}, closed ${t.closed}, resets to guest ${t.rstToTap}, ` +
+    `dropped ${t.dropped}, retransmits ${t.retransmits}, partial writes ${t.partialWrites}`;
+}
+
+/**
+ * Number of open TCP connections (for tests and statistics).
+ * @returns connections with a host socket
+ */
+export function tcpOpenCount(): number {
+  const s = S;
+  if (s === null) return 0;
+  let n = 0;
+  for (let i = 0; i < s.c.flows.maxUsed; i++) if (s.conns.sock[i]! >= 0) n++;
+  return n;
+}
