@@ -19,7 +19,7 @@ import type { Ctx } from "./ctx.ts";
 import { libc } from "./ffi/libc.ts";
 import { SysError } from "./ffi/errno.ts";
 import { writeFileText } from "./ffi/mem.ts";
-import { environWith, pidfdOpen, reap } from "./ffi/proc.ts";
+import { environWith, fdCount, pidfdOpen, reap } from "./ffi/proc.ts";
 import { AF_INET, AF_INET6, EPOLLIN, SIGTERM } from "./ffi/layout.ts";
 import {
   EPOLL_TYPE_NSQUIT_INOTIFY,
@@ -309,6 +309,7 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   }
   if (background) daemonReady();
 
+  const fdsAtStart = fdCount();
   const code = await loop.run(1000);
   const st = c.stats;
   debug(
@@ -318,6 +319,7 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   );
   debug(tcpStatsLine());
   tcpCloseAll();
+  debug(`fds: ${fdsAtStart} when the loop started, ${fdCount()} at exit`);
   ns.close();
   pcapClose();
   return code;

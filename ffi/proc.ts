@@ -183,3 +183,14 @@ export function cStringArray(
   }
   return { ptrs: new Uint8Array(ptrs.buffer), keep };
 }
+
+/**
+ * Counts this process's open file descriptors below `limit` (fcntl probe).
+ * @param limit highest fd number to probe, exclusive
+ * @returns the number of open fds
+ */
+export function fdCount(limit = 4096): number {
+  let n = 0;
+  for (let fd = 0; fd < limit; fd++) if (libc.symbols.fcntl(fd, 1, /* F_GETFD */ 0) >= 0) n++;
+  return n;
+}

@@ -163,3 +163,73 @@ export class Topology {
     await run(["ip", "netns", "del", this.remote]);
   }
 }
+
+/** A process started in the background by a test. */
+export interface Background {
+  /** the child process */
+  child: Deno.ChildProcess;
+  /** kills it (by its PID) and waits for it */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a process in the background and waits until it prints `ready` on
+ * standard output (when given). It is killed after `timeoutMs` in any case.
+ * @param argv program and arguments
+ * @param opts `ready`: text to wait for; `timeoutMs`: deadline (default 60 s)
+ * @returns the process handle; call stop() in a finally block
+ */
+export async function background(
+  argv: string[],
+  opts: { ready?: string; timeoutMs?: number } = {},
+): Promise<Background> {
+  const child = new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdout: opts.ready !== undefined ? "piped" : "null",
+    stderr: "inherit",
+    stdin: "null",
+  }).spawn();
+  let done = false;
+  const status = child.status.then((s) => {
+    done = true;
+    return s;
+  });
+  const timer = setTimeout(() => {
+    if (!done) child.kill("SIGKILL");
+  }, opts.timeoutMs ?? 60000);
+  const stop = async () => {
+    clearTimeout(timer);
+    if (!done) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }
+    await status;
+  };
+  if (opts.ready !== undefined) {
+    const reader = child.stdout.getReader();
+    const dec = new TextDecoder();
+    let text = "";
+    while (!text.includes(opts.ready)) {
+      const r = await Promise.race([
+        reader.read(),
+        new Promise<null>((res) => setTimeout(() => res(null), 10000)),
+      ]);
+      if (r === null || r.done) {
+        await stop();
+        throw new Error(`${argv.join(" ")} did not print "${opts.ready}"`);
+      }
+      text += dec.decode(r.value);
+    }
+    /* keep draining so that the child never blocks on a full pipe */
+    (async () => {
+      try {
+        while (!(await reader.read()).done) { /* discard */ }
+      } catch { /* closed */ }
+    })();
+  }
+  return { child, stop };
+}
+
+/** The TCP test peer script (servers and clients), see tcp_peer.ts. */
+export const TCP_PEER = `${REPO}/tests/helpers/tcp_peer.ts`;
