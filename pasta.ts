@@ -18,7 +18,7 @@ import { FLOW_MAX } from "./flow/table.ts";
 import type { Ctx } from "./ctx.ts";
 import { libc } from "./ffi/libc.ts";
 import { SysError } from "./ffi/errno.ts";
-import { writeFileText } from "./ffi/mem.ts";
+import { getEnv, writeFileText } from "./ffi/mem.ts";
 import { environWith, fdCount, pidfdOpen, reap } from "./ffi/proc.ts";
 import { AF_INET, AF_INET6, EPOLLIN, SIGTERM } from "./ffi/layout.ts";
 import {
@@ -41,6 +41,7 @@ import { hostUpstream, nlOpen } from "./ffi/netlink_io.ts";
 import type { Upstream } from "./ffi/netlink_io.ts";
 import { nsConfigure } from "./ns/ns_conf.ts";
 import { protoInit } from "./protocols.ts";
+import { dnsConf } from "./fwd/dns.ts";
 import { tcpCloseAll, tcpStatsLine } from "./tcp/tcp.ts";
 
 /** Default name of the tap when the host has no upstream interface. */
@@ -147,11 +148,8 @@ function ctxAddressing(
   if (conf.ipv4Only) c.ip6.enabled = false;
   c.ip4.addrSeen.set(c.ip4.addr);
   c.ip6.addrSeen.set(c.ip6.addr);
-  for (const d of conf.dns) {
-    const a6 = parseIp6(d);
-    if (a6 !== null && !d.includes(".")) c.dns6.push(a6);
-  }
-  c.dnsSearch = conf.searchNone ? [] : [...conf.search];
+  /* resolvers, --dns-forward and --dns-host (fwd/dns.ts) */
+  dnsConf(c, conf);
   return { local };
 }
 
@@ -223,6 +221,7 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
     ns.close();
     throw e;
   }
+  c.nsFd = nsFd;
   if (target === null) {
     await ns.write("/proc/sys/net/ipv4/ping_group_range", "0 0").catch(() => {
       debug("Cannot set ping_group_range, ICMP requests might fail");
@@ -230,7 +229,9 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   }
   const ifname = conf.nsIfname ?? (local ? undefined : (up4 ?? up6)?.ifname) ??
     PASTA_DEFAULT_IFNAME;
-  const { tapFd, name } = await ns.tap(ifname, true);
+  /* ORZO_NO_OFFLOAD: no virtio-net header, orzo computes every checksum */
+  const offload = getEnv("ORZO_NO_OFFLOAD") === undefined;
+  const { tapFd, name } = await ns.tap(ifname, offload);
   const nsNl = await ns.netlink();
   nsConfigure(c, conf, { hostNl, nsNl, tapName: name, up4, up6, local });
   debug(`tap ${name} ready in namespace fd ${nsFd}`);
@@ -238,7 +239,7 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   if (conf.pcap !== undefined) pcapOpen(conf.pcap);
 
   const loop = new EventLoop();
-  const tap = tapNew(tapFd, true);
+  const tap = tapNew(tapFd, offload);
   c.tapFd = tapFd;
   c.tapHdrLen = tap.vnetHdr;
   loop.epoll.add(tapFd, EPOLLIN, EPOLL_TYPE_TAP_PASTA);

@@ -17,7 +17,7 @@
  */
 
 import type { Ctx } from "../ctx.ts";
-import { csumFold } from "../wire/checksum.ts";
+import { csumFold, csumPartial } from "../wire/checksum.ts";
 import { libc } from "../ffi/libc.ts";
 import { errno } from "../ffi/errno.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
@@ -173,4 +173,46 @@ export function tapSendFrame(c: Ctx, buf: Uint8Array, hdrOff: number, frameLen: 
   if (n < 0) return -errno();
   c.stats.framesOut++;
   return n;
+}
+
+/**
+ * Finishes a frame for the tap, by the tap's framing (c.tapHdrLen): with a
+ * virtio-net header (12) the guest's kernel completes the L4 checksum
+ * (vnetCsumWrite); without one (0), or with passt's 4-byte length prefix (4),
+ * the checksum is computed here (WebAssembly SIMD when `buf` lives in its
+ * memory) and the prefix written.
+ * @param c execution context
+ * @param buf frame buffer
+ * @param dv DataView over buf's buffer, same offsets
+ * @param eth offset of the Ethernet header (the tap header goes just before)
+ * @param l4Off offset of the L4 header
+ * @param l4Len L4 header and payload length
+ * @param csumField offset of the checksum within the L4 header
+ * @param partial pseudo-header sum (pseudoSum(); 0 for ICMPv4)
+ */
+export function l4Finish(
+  c: Ctx,
+  buf: Uint8Array,
+  dv: DataView,
+  eth: number,
+  l4Off: number,
+  l4Len: number,
+  csumField: number,
+  partial: number,
+): void {
+  const hdr = c.tapHdrLen;
+  if (hdr === 12) {
+    vnetCsumWrite(buf, dv, eth - 12, l4Off, csumField, partial);
+    return;
+  }
+  dv.setUint16(l4Off + csumField, 0);
+  const sum = csumPartial(buf, l4Off, l4Len, partial);
+  let v = ~sum & 0xffff;
+  /* UDP: a computed zero is sent as all ones (zero means "no checksum") */
+  if (v === 0 && csumField === 6) v = 0xffff;
+  dv.setUint16(l4Off + csumField, v);
+  if (hdr === 4) {
+    const frameLen = l4Off + l4Len - eth;
+    dv.setUint32(eth - 4, frameLen);
+  }
 }

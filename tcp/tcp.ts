@@ -81,7 +81,8 @@ import { timerAck, timerCreate, timerSet } from "../ffi/timer.ts";
 import { FLOW_STATE_ACTIVE, FLOW_TYPE_TCP } from "../flow/table.ts";
 import { PIF_HOST, PIF_TAP } from "../flow/pif.ts";
 import { fwdGuestAddr, fwdNatFromHost, fwdNatFromTap } from "../fwd/nat.ts";
-import { l2l3Write, pseudoSum, vnetCsumWrite } from "../tap/send.ts";
+import { l2l3Write, l4Finish, pseudoSum } from "../tap/send.ts";
+import { csumWasmAlloc } from "../wire/checksum.ts";
 import { l4Register } from "../tap/l3.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 import { TcpOpts, tcpOptsParse } from "../wire/tcp.ts";
@@ -202,9 +203,11 @@ const ctlDv = new DataView(ctlBuf.buffer);
 /** Ethernet header offset in ctlBuf (room for any tap header before it). */
 const CTL_ETH = 16;
 
-/* Data frames: TCP_FRAMES slots, payload at PAYLOAD_OFF of each */
-const frames = new Uint8Array(TCP_FRAMES * FRAME_STRIDE);
-const framesDv = new DataView(frames.buffer);
+/* Data frames: TCP_FRAMES slots, payload at PAYLOAD_OFF of each; in
+ * WebAssembly memory where it can be, for the SIMD checksum without offloads */
+const frames = csumWasmAlloc(TCP_FRAMES * FRAME_STRIDE) ??
+  new Uint8Array(TCP_FRAMES * FRAME_STRIDE);
+const framesDv = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
 /* iovec array: entry 0 is the discard buffer (without SO_PEEK_OFF), then one per frame */
 const iov = new Uint8Array((TCP_FRAMES + 1) * 16);
 const iovDv = new DataView(iov.buffer);
@@ -470,7 +473,7 @@ function tcpSendFlags(S: TcpState, idx: number, flags: number): boolean {
   }
   if (flags & ACK) conns.seqAckToTap[idx] = conns.seqFromTap[idx]!;
   const ip = CTL_ETH + 14;
-  vnetCsumWrite(ctlBuf, ctlDv, CTL_ETH - 12, l4, 16, pseudoSum(ctlBuf, ip, v6, IPPROTO_TCP, hlen));
+  l4Finish(c, ctlBuf, ctlDv, CTL_ETH, l4, hlen, 16, pseudoSum(ctlBuf, ip, v6, IPPROTO_TCP, hlen));
   const frameLen = l4 + hlen - CTL_ETH;
   return writeFrame(c, ctlBuf, CTL_ETH, frameLen);
 }
@@ -479,13 +482,6 @@ function tcpSendFlags(S: TcpState, idx: number, flags: number): boolean {
 function writeFrame(c: Ctx, buf: Uint8Array, eth: number, frameLen: number): boolean {
   if (pcapOn) pcapFrame(buf, eth, frameLen);
   const hdr = eth - c.tapHdrLen;
-  if (c.tapHdrLen !== 12) {
-    /* passt: a 4-byte big-endian length instead of the virtio-net header */
-    buf[hdr] = 0;
-    buf[hdr + 1] = 0;
-    buf[hdr + 2] = frameLen >> 8;
-    buf[hdr + 3] = frameLen & 0xff;
-  }
   const view = buf === ctlBuf ? ctlView(hdr) : buf.subarray(hdr);
   const n = libc.symbols.write(c.tapFd, view as Uint8Array<ArrayBuffer>, frameLen + c.tapHdrLen);
   if (n < 0) return false;
@@ -504,52 +500,63 @@ function ctlView(hdr: number): Uint8Array<ArrayBuffer> {
 }
 
 /**
- * Sends an RST for a segment that belongs to no connection.
+ * Sends an RST built from scratch (no connection state): from key[16..32]
+ * (the guest's destination) to key[0..16] (the guest).
  */
-function tcpRstNoConn(
+function rstRaw(
   c: Ctx,
   v6: boolean,
-  frame: Uint8Array,
-  ipOff: number,
+  ourPort: number,
+  guestPort: number,
   seq: number,
   ack: number,
   flags: number,
-  payloadLen: number,
 ): void {
-  /* reply from the segment's destination to its source */
-  readAddrs(frame, ipOff, v6);
-  const sport = (frame[ipOff + (v6 ? 40 : (frame[ipOff]! & 15) * 4)]! << 8) |
-    frame[ipOff + (v6 ? 41 : (frame[ipOff]! & 15) * 4 + 1)]!;
-  const dport = (frame[ipOff + (v6 ? 42 : (frame[ipOff]! & 15) * 4 + 2)]! << 8) |
-    frame[ipOff + (v6 ? 43 : (frame[ipOff]! & 15) * 4 + 3)]!;
   const l4 = l2l3Write(c, ctlBuf, ctlDv, CTL_ETH, v6, IPPROTO_TCP, key, 16, key, 0, 20);
-  ctlDv.setUint16(l4, dport);
-  ctlDv.setUint16(l4 + 2, sport);
-  if (flags & ACK) {
-    ctlDv.setUint32(l4 + 4, ack);
-    ctlDv.setUint32(l4 + 8, 0);
-    ctlBuf[l4 + 13] = RST;
-  } else {
-    ctlDv.setUint32(l4 + 4, 0);
-    let end = seq + payloadLen;
-    if (flags & SYN) end++;
-    if (flags & FIN) end++;
-    ctlDv.setUint32(l4 + 8, end >>> 0);
-    ctlBuf[l4 + 13] = RST | ACK;
-  }
+  ctlDv.setUint16(l4, ourPort);
+  ctlDv.setUint16(l4 + 2, guestPort);
+  ctlDv.setUint32(l4 + 4, seq);
+  ctlDv.setUint32(l4 + 8, ack);
   ctlBuf[l4 + 12] = 5 << 4;
+  ctlBuf[l4 + 13] = flags;
   ctlDv.setUint16(l4 + 14, 0);
   ctlDv.setUint16(l4 + 18, 0);
-  vnetCsumWrite(
+  l4Finish(
+    c,
     ctlBuf,
     ctlDv,
-    CTL_ETH - 12,
+    CTL_ETH,
     l4,
+    20,
     16,
     pseudoSum(ctlBuf, CTL_ETH + 14, v6, IPPROTO_TCP, 20),
   );
   writeFrame(c, ctlBuf, CTL_ETH, l4 + 20 - CTL_ETH);
   S!.stats.rstToTap++;
+}
+
+/**
+ * Answers a segment that belongs to no connection with an RST (RFC 9293
+ * 3.10.7.1); key holds its addresses (readAddrs()).
+ */
+function tcpRstNoConn(
+  c: Ctx,
+  v6: boolean,
+  sport: number,
+  dport: number,
+  seq: number,
+  ack: number,
+  flags: number,
+  payloadLen: number,
+): void {
+  if (flags & ACK) {
+    rstRaw(c, v6, dport, sport, ack, 0, RST);
+    return;
+  }
+  let end = seq + payloadLen;
+  if (flags & SYN) end++;
+  if (flags & FIN) end++;
+  rstRaw(c, v6, dport, sport, 0, end >>> 0, RST | ACK);
 }
 
 /** Reads the source (to key[0..16]) and destination (key[16..32]) of a frame as inany. */
@@ -705,7 +712,7 @@ export function tcpTapHandler(
       connFromTap(s, v6, seq, win, sport, dport, now);
       return;
     }
-    tcpRstNoConn(c, v6, frame, ipOff, seq, ack, flags, payloadLen);
+    tcpRstNoConn(c, v6, sport, dport, seq, ack, flags, payloadLen);
     return;
   }
   const idx = sidx >> 1;
@@ -858,26 +865,7 @@ function connFromTap(
 
 /** RST for a SYN we could not serve (key holds its addresses). */
 function tcpRstSyn(S: TcpState, v6: boolean, seq: number, sport: number, dport: number): void {
-  const c = S.c;
-  const l4 = l2l3Write(c, ctlBuf, ctlDv, CTL_ETH, v6, IPPROTO_TCP, key, 16, key, 0, 20);
-  ctlDv.setUint16(l4, dport);
-  ctlDv.setUint16(l4 + 2, sport);
-  ctlDv.setUint32(l4 + 4, 0);
-  ctlDv.setUint32(l4 + 8, (seq + 1) >>> 0);
-  ctlBuf[l4 + 12] = 5 << 4;
-  ctlBuf[l4 + 13] = RST | ACK;
-  ctlDv.setUint16(l4 + 14, 0);
-  ctlDv.setUint16(l4 + 18, 0);
-  vnetCsumWrite(
-    ctlBuf,
-    ctlDv,
-    CTL_ETH - 12,
-    l4,
-    16,
-    pseudoSum(ctlBuf, CTL_ETH + 14, v6, IPPROTO_TCP, 20),
-  );
-  writeFrame(c, ctlBuf, CTL_ETH, l4 + 20 - CTL_ETH);
-  S.stats.rstToTap++;
+  rstRaw(S.c, v6, dport, sport, 0, (seq + 1) >>> 0, RST | ACK);
 }
 
 /** The host connect completed (or failed): SYN-ACK (or RST) to the guest. */
@@ -1118,24 +1106,19 @@ function dataFromSock(S: TcpState, idx: number, now: number): void {
       );
       const seq = conns.seqToTap[idx]!;
       tcpHeader(S, frames, framesDv, l4, idx, sidx, seq, sent + len === n ? ACK | PSH : ACK, 20);
-      vnetCsumWrite(
+      l4Finish(
+        c,
         frames,
         framesDv,
-        eth - 12,
+        eth,
         l4,
+        20 + len,
         16,
         pseudoSum(frames, eth + 14, v6, IPPROTO_TCP, 20 + len),
       );
       const frameLen = 14 + (v6 ? 40 : 20) + 20 + len;
       if (pcapOn) pcapFrame(frames, eth, frameLen);
       const view = v6 ? views6[i]! : views4[i]!;
-      if (c.tapHdrLen !== 12) {
-        const h = eth - c.tapHdrLen;
-        frames[h] = 0;
-        frames[h + 1] = 0;
-        frames[h + 2] = frameLen >> 8;
-        frames[h + 3] = frameLen & 0xff;
-      }
       const w = libc.symbols.write(c.tapFd, view, frameLen + c.tapHdrLen);
       if (w < 0) {
         /* tap queue full: send the rest later, from here */

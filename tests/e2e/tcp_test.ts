@@ -202,6 +202,33 @@ for (
 }
 
 Deno.test({
+  name:
+    "TCP: without tap offloads (orzo computes the checksums) the guest's kernel accepts the frames",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create();
+    const srv = await inRemote(t, `exec ${PEER} serve-echo 203.0.113.10 9014`, "listening");
+    const srv6 = await inRemote(t, `exec ${PEER} serve-echo 2001:db8:2::10 9014`, "listening");
+    try {
+      const r = await t.orzo([
+        "--config-net",
+        "--",
+        "sh",
+        "-c",
+        `${PEER} client-many 203.0.113.10 9014 4 4000000 && ` +
+        `${PEER} client-many 2001:db8:2::10 9014 4 4000000`,
+      ], { env: { ORZO_NO_OFFLOAD: "1" }, timeoutMs: 60000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), "ok 4\nok 4");
+    } finally {
+      await srv.stop();
+      await srv6.stop();
+      await t.destroy();
+    }
+  },
+});
+
+Deno.test({
   name: "TCP: 500 concurrent connections each carry 1 MiB both ways",
   ignore: !isRoot,
   async fn() {

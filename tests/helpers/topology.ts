@@ -153,7 +153,10 @@ export class Topology {
    * @param opts see run()
    * @returns exit status and output
    */
-  orzo(args: string[], opts: { timeoutMs?: number; stdin?: string } = {}): Promise<RunResult> {
+  orzo(
+    args: string[],
+    opts: { timeoutMs?: number; stdin?: string; env?: Record<string, string> } = {},
+  ): Promise<RunResult> {
     return this.inHost([DENO, "run", "--allow-ffi", MAIN, "--pasta", ...args], opts);
   }
 
