@@ -59,4 +59,8 @@ export function unsupported(conf: Config): void {
       throw new ConfError(`Port forwarding ("--${name}") is not supported yet`);
     }
   }
+  /* automatic forwarding follows ports bound on the other side: not built */
+  if (conf.given.has("tcp-ports") && conf.tcp.rules.some((r) => r.scan)) {
+    throw new ConfError(`Automatic forwarding ("--tcp-ports auto") is not supported yet`);
+  }
 }
