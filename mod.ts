@@ -20,9 +20,10 @@
  */
 
 export { confParse, USAGE_TEXT, VERSION } from "./conf/conf.ts";
-export type { Config } from "./conf/config.ts";
+export type { ConfParseOptions } from "./conf/conf.ts";
+export type { Config, RunAs } from "./conf/config.ts";
 export { ConfError } from "./conf/errors.ts";
-export type { FwdSpec } from "./conf/ports.ts";
+export type { EphemeralRange, FwdMode, FwdRule, FwdSpec } from "./conf/ports.ts";
 export * from "./conf/addr.ts";
 export { ctxNew } from "./ctx.ts";
 export type { Ctx, Ip4Ctx, Ip6Ctx, TapStats } from "./ctx.ts";

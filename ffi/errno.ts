@@ -120,6 +120,7 @@ export class SysError extends Error {
   readonly syscall: string;
 
   /**
+   * Makes the error for a failed call.
    * @param syscall what was attempted, used as the message prefix
    * @param err errno value (either sign)
    */
