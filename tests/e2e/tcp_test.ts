@@ -252,6 +252,39 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "TCP: --map-guest-addr reaches the host's own address; --no-map-gw reaches the real gateway",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create();
+    /* a server on the host's own address, and one on the gateway (the remote side) */
+    const hostSrv = await background(
+      ["ip", "netns", "exec", t.host, "sh", "-c", `exec ${PEER} serve-halfclose 198.51.100.2 9020`],
+      { ready: "listening" },
+    );
+    const gwSrv = await inRemote(t, `exec ${PEER} serve-halfclose 198.51.100.1 9021`, "listening");
+    try {
+      const r = await t.orzo([
+        "--config-net",
+        "--map-guest-addr",
+        "169.254.1.2",
+        "--no-map-gw",
+        "--",
+        "sh",
+        "-c",
+        `${PEER} client-halfclose 169.254.1.2 9020 1000 && ${PEER} client-halfclose 198.51.100.1 9021 1000`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "ok\nok\n");
+    } finally {
+      await hostSrv.stop();
+      await gwSrv.stop();
+      await t.destroy();
+    }
+  },
+});
+
+Deno.test({
   name: "TCP: half-close, the client shuts down writing and then reads the whole reply",
   ignore: !isRoot,
   async fn() {
