@@ -14,8 +14,13 @@ import type { EventLoop } from "./loop.ts";
 import type { NsThread } from "./ns/ns.ts";
 import { EPOLL_TYPE_TCP_LISTEN } from "./loop.ts";
 import { EPOLLIN } from "./ffi/layout.ts";
-import { tcpInit, tcpSetListeners } from "./tcp/tcp.ts";
+import { tcpInit, tcpSetAuto, tcpSetListeners } from "./tcp/tcp.ts";
+import { TcpAuto } from "./tcp/auto.ts";
 import { tcpListen } from "./tcp/listen.ts";
+import { udpInit } from "./udp/udp.ts";
+import { icmpInit } from "./icmp/icmp.ts";
+import { NsSync } from "./ns/ns_sync.ts";
+import { debug } from "./log.ts";
 
 /**
  * Starts the L4 modules.
@@ -30,7 +35,6 @@ export async function protoInit(
   conf: Config,
   ns: NsThread,
 ): Promise<void> {
-  void ns;
   if (!conf.noTcp) {
     tcpInit(c, loop);
     const l = tcpListen(
@@ -40,6 +44,29 @@ export async function protoInit(
       (fd, index) => loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, index),
     );
     tcpSetListeners(l);
+    if (conf.tcp.rules.some((r) => r.scan)) {
+      const tid = await ns.tid();
+      tcpSetAuto(
+        new TcpAuto(
+          conf.tcp,
+          `/proc/self/task/${tid}/net`,
+          { v4: c.ip4.enabled, v6: c.ip6.enabled },
+          (fd, data) => loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, data),
+        ),
+      );
+    }
   }
+  /* UDP (-u, -U, splice) and ICMP echo: udp/udp.ts, icmp/icmp.ts */
+  if (!conf.noUdp) {
+    let nsSync: NsSync | null = null;
+    if (c.nsFd >= 0) {
+      nsSync = await NsSync.start(c.nsFd).catch((e) => {
+        debug(`No sockets in the namespace for UDP: ${e instanceof Error ? e.message : e}`);
+        return null;
+      });
+    }
+    udpInit(c, loop, conf, { nsSync });
+  }
+  if (!conf.noIcmp) icmpInit(c, loop);
   await Promise.resolve();
 }

@@ -88,6 +88,14 @@ export class NsThread {
   }
 
   /**
+   * The thread's id: /proc/self/task/TID/net lists the namespace's sockets.
+   * @returns the kernel thread id of the namespace thread
+   */
+  async tid(): Promise<number> {
+    return (await this.#call("tid")).tid as number;
+  }
+
+  /**
    * Creates a socket in the thread's namespace (bind, listen and use it from
    * any thread: a socket stays in the namespace it was created in).
    * @param domain AF_INET, AF_INET6, ...

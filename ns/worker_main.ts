@@ -25,6 +25,7 @@ export function nsWorkerMain(): void {
     {
       __errno_location: { parameters: [], result: "pointer" },
       unshare: { parameters: ["i32"], result: "i32" },
+    gettid: { parameters: [], result: "i32" },
       setns: { parameters: ["i32", "i32"], result: "i32" },
       open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
       close: { parameters: ["i32"], result: "i32" },
@@ -190,6 +191,9 @@ export function nsWorkerMain(): void {
         }
         return { tapFd: fd, name };
       }
+      case "tid":
+        /* /proc/self/task/TID/net shows the namespace's sockets */
+        return { tid: sym.gettid() };
       case "socket": {
         /* a socket in the guest's namespace, e.g. to listen there (-T, -U) */
         const fd = sym.socket(req.domain!, req.type!, req.protocol ?? 0);

@@ -51,9 +51,14 @@ const one = new Uint8Array(new Int32Array([1]).buffer);
 
 /**
  * Opens one listening socket.
+ * @param v6 IPv6 (with IPV6_V6ONLY) or IPv4
+ * @param addr address to bind (4 or 16 bytes), null for any
+ * @param port port number
+ * @param ifname interface to bind to (SO_BINDTODEVICE), if any
+ * @param freebind whether to set IP_FREEBIND
  * @returns the fd, or -errno
  */
-function listenOn(
+export function listenOn(
   v6: boolean,
   addr: Uint8Array | null,
   port: number,

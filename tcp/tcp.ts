@@ -106,6 +106,7 @@ import {
   WS_OK,
 } from "./conn.ts";
 import type { TcpListeners } from "./listen.ts";
+import { AUTO_REF, type TcpAuto } from "./auto.ts";
 
 /** Timer period of the connection walk. */
 export const TCP_TIMER_INTERVAL_MS = 100;
@@ -152,6 +153,10 @@ interface TcpState {
   loop: EventLoop;
   conns: TcpConns;
   listeners: TcpListeners | null;
+  /** automatic listeners (-t auto), null when not in use */
+  auto: TcpAuto | null;
+  /** when the guest's ports were last scanned (ms) */
+  lastScan: number;
   /** whether SO_PEEK_OFF works on TCP sockets */
   peekOff: boolean;
   timerFd: number;
@@ -256,6 +261,8 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     loop,
     conns,
     listeners: null,
+    auto: null,
+    lastScan: 0,
     peekOff: probePeekOff(),
     timerFd,
     lastTimer: 0,
@@ -299,6 +306,18 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
  */
 export function tcpSetListeners(l: TcpListeners): void {
   if (S !== null) S.listeners = l;
+}
+
+/**
+ * Turns on automatic forwarding (-t auto): the guest's ports are scanned now
+ * and then about once a second.
+ * @param a the automatic listeners
+ */
+export function tcpSetAuto(a: TcpAuto): void {
+  if (S === null) return;
+  S.auto = a;
+  a.scan();
+  S.lastScan = performance.now();
 }
 
 /**
@@ -1197,15 +1216,23 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
     saLen[0] = sa.length;
     const cfd = libc.symbols.accept4(fd, sa, saLenBytes, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (cfd < 0) return;
-    if (l === null) {
+    let v6: boolean;
+    let lport: number;
+    let dport: number;
+    if (data & AUTO_REF) {
+      v6 = (data & 1) === 1;
+      lport = (data >>> 1) & 0xffff;
+      dport = (lport + (s.auto?.delta[lport] ?? 0)) & 0xffff;
+    } else if (l !== null && data < l.count) {
+      v6 = l.v6[data] === 1;
+      lport = l.port[data]!;
+      dport = l.target[data]!;
+    } else {
       libc.symbols.close(cfd);
       continue;
     }
     const peerPort = sockaddrToInany(sa, key, 0);
-    const v6 = l.v6[data] === 1;
     const ip = v6 ? c.ip6 : c.ip4;
-    const lport = l.port[data]!;
-    const dport = l.target[data]!;
     if (peerPort < 0 || !ip.enabled) {
       libc.symbols.close(cfd);
       continue;
@@ -1304,6 +1331,10 @@ export function tcpTimer(now: number): void {
     }
   }
   s.lastTimer = now;
+  if (s.auto !== null && now - s.lastScan >= 1000) {
+    s.lastScan = now;
+    s.auto.scan();
+  }
 }
 
 /**

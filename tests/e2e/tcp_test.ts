@@ -285,6 +285,37 @@ Deno.test({
 });
 
 Deno.test({
+  name: "TCP: -t auto (the default) forwards the ports the guest listens on, while it does",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create();
+    try {
+      const orzo = t.orzo([
+        "--config-net",
+        "-d",
+        "--",
+        "sh",
+        "-c",
+        `${PEER} serve-halfclose 0.0.0.0 9031 & p=$!; sleep 3; kill $p; sleep 3`,
+      ], { timeoutMs: 30000 });
+      await new Promise((r) => setTimeout(r, 2300));
+      const peer = ["ip", "netns", "exec", t.remote, ...PEER.split(" ")];
+      const on = await run([...peer, "client-halfclose", "198.51.100.2", "9031", "1000"]);
+      assert.equal(on.stdout.trim(), "ok", on.stderr);
+      await new Promise((r) => setTimeout(r, 2500));
+      const off = await run([...peer, "client-halfclose", "198.51.100.2", "9031", "1000"]);
+      assert.notEqual(off.code, 0);
+      assert.match(off.stderr, /refused/i);
+      const r = await orzo;
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /auto forwarding: TCP port 9031 \(IPv4\) closed/);
+    } finally {
+      await t.destroy();
+    }
+  },
+});
+
+Deno.test({
   name: "TCP: half-close, the client shuts down writing and then reads the whole reply",
   ignore: !isRoot,
   async fn() {

@@ -1,0 +1,92 @@
+/**
+ * auto.ts - automatic inbound forwarding (`-t auto`, pasta's default).
+ *
+ * About once a second the guest's listening TCP ports are read from its
+ * namespace's procfs (fwd/scan.ts); for each one that the auto rules allow,
+ * orzo listens on the same port on the host (any address, IPv4 and IPv6),
+ * and stops listening once the guest does. A port the host already uses is
+ * skipped, and tried again at the next scan. Listeners opened here carry
+ * AUTO_REF in their epoll reference, with the port and family.
+ *
+ * @module
+ */
+
+import type { FwdSpec } from "../conf/ports.ts";
+import { portIsSet } from "../conf/ports.ts";
+import { libc } from "../ffi/libc.ts";
+import { scanPorts } from "../fwd/scan.ts";
+import { listenOn } from "./listen.ts";
+import { debug } from "../log.ts";
+
+/** Epoll data bit marking an automatic listener: data = AUTO_REF | port << 1 | v6. */
+export const AUTO_REF = 0x40000000;
+
+/** Automatic listeners, by port and family. */
+export class TcpAuto {
+  /** listening fd by port * 2 + v6, -1 when none */
+  readonly fd = new Int32Array(65536 * 2).fill(-1);
+  readonly #allowed = new Uint8Array(8192);
+  readonly #bound = new Uint8Array(8192);
+  readonly #netDir: string;
+  readonly #families: { v4: boolean; v6: boolean };
+  readonly #add: (fd: number, data: number) => void;
+  /** destination port = (port + delta[port]) & 0xffff */
+  readonly delta: Uint16Array;
+
+  /**
+   * @param spec the -t spec (its rules with `scan` set are used)
+   * @param netDir the guest's procfs net directory (/proc/self/task/TID/net)
+   * @param families enabled families
+   * @param add called with each new listening fd and its epoll data
+   */
+  constructor(
+    spec: FwdSpec,
+    netDir: string,
+    families: { v4: boolean; v6: boolean },
+    add: (fd: number, data: number) => void,
+  ) {
+    for (const r of spec.rules) {
+      if (!r.scan) continue;
+      for (let p = r.first; p <= r.last; p++) {
+        if (portIsSet(spec.excluded, p)) continue;
+        this.#allowed[p >> 3] = this.#allowed[p >> 3]! | (1 << (p & 7));
+      }
+    }
+    this.delta = spec.delta;
+    this.#netDir = netDir;
+    this.#families = families;
+    this.#add = add;
+  }
+
+  /**
+   * Reads the guest's listening ports and opens or closes host listeners.
+   * @returns false when the guest's namespace can no longer be read
+   */
+  scan(): boolean {
+    if (scanPorts(this.#netDir, false, this.#bound, true) < 0) return false;
+    for (let byte = 0; byte < 8192; byte++) {
+      const want = this.#bound[byte]! & this.#allowed[byte]!;
+      for (let bit = 0; bit < 8; bit++) {
+        const port = byte * 8 + bit;
+        const on = (want & (1 << bit)) !== 0;
+        for (let v6 = 0; v6 < 2; v6++) {
+          if (v6 === 0 ? !this.#families.v4 : !this.#families.v6) continue;
+          const i = port * 2 + v6;
+          const fd = this.fd[i]!;
+          if (on && fd < 0) {
+            const nfd = listenOn(v6 === 1, null, port, undefined, false);
+            if (nfd < 0) continue;
+            this.fd[i] = nfd;
+            this.#add(nfd, AUTO_REF | (port << 1) | v6);
+            debug(`auto forwarding: TCP port ${port} (${v6 ? "IPv6" : "IPv4"})`);
+          } else if (!on && fd >= 0) {
+            libc.symbols.close(fd);
+            this.fd[i] = -1;
+            debug(`auto forwarding: TCP port ${port} (${v6 ? "IPv6" : "IPv4"}) closed`);
+          }
+        }
+      }
+    }
+    return true;
+  }
+}
