@@ -1,0 +1,371 @@
+/**
+ * cells.ts - what the benchmark measures. A cell is one measurement for one
+ * tool in a fresh topology; it yields named numbers, shown as one or more table
+ * rows.
+ *
+ * @module
+ */
+
+import { DENO, REPO, type Topology } from "../tests/helpers/topology.ts";
+import { lastLine, must, Proc, run, sleep } from "./proc.ts";
+import { type Forwards, type Guest, REMOTE_ADDR } from "./tools.ts";
+
+/** Settings from the environment. */
+export interface Config {
+  /** iperf3 TCP duration, s (BENCH_SECONDS) */
+  seconds: number;
+  /** iperf3 UDP duration, s (BENCH_UDP_SECONDS) */
+  udpSeconds: number;
+  /** iperf3 UDP target bandwidth, `-b` (BENCH_UDP_BW; 0 is unlimited) */
+  udpBw: string;
+}
+
+/** One table row drawn from a cell's numbers. */
+export interface RowDef {
+  /** row label */
+  label: string;
+  /** the number compared across tools (orzo/pasta ratio) */
+  key: string;
+  /** formats the cell's numbers for this row */
+  fmt(m: Record<string, number>): string;
+}
+
+/** A measurement. */
+export interface CellDef {
+  /** name used by BENCH_ROWS */
+  id: string;
+  /** label of the cell in the resources table */
+  label: string;
+  /** ports the tool must forward to the guest */
+  fwd: Forwards;
+  /** table rows */
+  rows: RowDef[];
+  /** runs it */
+  measure(t: Topology, g: Guest, cfg: Config): Promise<Record<string, number>>;
+}
+
+const PORT = 5201;
+const RR_PORT = 7000;
+const RR = `${REPO}/bench/rr.ts`;
+const NO_FWD: Forwards = { tcp: [], udp: [] };
+
+/**
+ * @param t topology
+ * @param argv a command
+ * @returns the argv that runs it in the remote namespace
+ */
+function inRemote(t: Topology, argv: string[]): string[] {
+  return ["ip", "netns", "exec", t.remote, ...argv];
+}
+
+/**
+ * Waits until something listens on a TCP port.
+ * @param exec wraps a command to run it in the right namespace
+ * @param port the port
+ * @param server the server process, checked for an early exit
+ */
+async function waitListen(
+  exec: (a: string[]) => string[],
+  port: number,
+  server: Proc,
+): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (server.exited) throw new Error(`${server.name()} exited: ${server.lastWords()}`);
+    const r = await run(exec(["ss", "-Hltn", `sport = :${port}`]), 5000);
+    if (r.stdout.trim()) return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listens on port ${port}`);
+}
+
+/**
+ * Parses iperf3's JSON output.
+ * @param out stdout (a warning may precede the JSON)
+ * @param err stderr
+ * @returns the object
+ */
+// deno-lint-ignore no-explicit-any
+function iperfJson(out: string, err: string): any {
+  const i = out.indexOf("{");
+  if (i < 0) throw new Error(`iperf3: ${lastLine(err) || lastLine(out) || "no output"}`);
+  // deno-lint-ignore no-explicit-any
+  let j: any;
+  try {
+    j = JSON.parse(out.slice(i));
+  } catch {
+    throw new Error(`iperf3: unreadable output: ${lastLine(err) || lastLine(out)}`);
+  }
+  if (j.error) throw new Error(`iperf3: ${j.error}`);
+  return j;
+}
+
+/** Options of one iperf3 run. */
+interface IperfOpts {
+  /** data flows remote -> guest, over a connection the remote opens to a forwarded port */
+  reverse: boolean;
+  /** parallel streams */
+  streams: number;
+  /** UDP datagram size; TCP when absent */
+  udpLen?: number;
+}
+
+/**
+ * Runs iperf3: the server on the receiving side, the client (sender) on the other.
+ * @param t topology
+ * @param g guest
+ * @param cfg settings
+ * @param o what to run
+ * @returns gbps received (and for UDP sentGbps, lossPct; for TCP retransmits)
+ */
+async function iperf(
+  t: Topology,
+  g: Guest,
+  cfg: Config,
+  o: IperfOpts,
+): Promise<Record<string, number>> {
+  const secs = o.udpLen ? cfg.udpSeconds : cfg.seconds;
+  const sExec = o.reverse ? g.exec : (a: string[]) => inRemote(t, a);
+  const cExec = o.reverse ? (a: string[]) => inRemote(t, a) : g.exec;
+  const target = o.reverse ? g.inboundAddr : REMOTE_ADDR;
+  /* In the remote namespace, the server binds the address the guest targets: unbound, its UDP
+   * replies would leave from the veth's address and miss the client's connected socket. */
+  const bind = o.reverse ? [] : ["-B", REMOTE_ADDR];
+  const server = new Proc(
+    sExec(["iperf3", "-s", "-1", "-p", String(PORT), ...bind]),
+    (secs + 60) * 1000,
+  );
+  try {
+    await waitListen(sExec, PORT, server);
+    const args = ["iperf3", "-c", target, "-p", String(PORT), "-t", String(secs), "-J"];
+    args.push("--connect-timeout", "5000");
+    /* From the remote's own address, not from the gateway address 198.51.100.1: pasta maps
+     * the gateway address to the host's loopback, so UDP replies to it would go astray. */
+    if (o.reverse) args.push("-B", REMOTE_ADDR);
+    if (o.streams > 1) args.push("-P", String(o.streams));
+    if (o.udpLen) args.push("-u", "-b", cfg.udpBw, "-l", String(o.udpLen));
+    const limit = secs + 10;
+    const t0 = performance.now();
+    const r = await run(cExec(args), limit * 1000);
+    if (r.code !== 0 && !r.stdout.includes("{")) {
+      const killed = performance.now() - t0 >= limit * 1000 - 100;
+      throw new Error(
+        killed
+          ? `iperf3 client: no result after ${limit} s, killed` +
+            (o.udpLen ? " (the UDP stream never started or stalled)" : "")
+          : `iperf3 client: ${lastLine(r.stderr) || `status ${r.code}`}`,
+      );
+    }
+    const j = iperfJson(r.stdout, r.stderr);
+    const rx = j.end?.sum_received;
+    const tx = j.end?.sum_sent;
+    if (!rx) throw new Error("iperf3: no receiver summary");
+    const m: Record<string, number> = { gbps: rx.bits_per_second / 1e9 };
+    if (o.udpLen) {
+      m.sentGbps = (tx?.bits_per_second ?? 0) / 1e9;
+      m.lossPct = rx.lost_percent ?? 0;
+    } else {
+      m.retransmits = tx?.retransmits ?? 0;
+    }
+    return m;
+  } finally {
+    await server.stop();
+  }
+}
+
+/**
+ * Starts the echo server in the remote namespace.
+ * @param t topology
+ * @returns the server process, listening
+ */
+async function rrServer(t: Topology): Promise<Proc> {
+  const p = new Proc(
+    inRemote(t, [DENO, "run", "--allow-net", RR, "server", String(RR_PORT), "120"]),
+    130_000,
+  );
+  try {
+    await p.waitFor(/ready/, 20000);
+  } catch (e) {
+    await p.stop();
+    throw e;
+  }
+  return p;
+}
+
+/**
+ * Runs rr.ts in the guest against the remote echo server.
+ * @param t topology
+ * @param g guest
+ * @param mode rr or crr
+ * @param count bound on iterations
+ * @param maxMs bound on time
+ * @returns its numbers
+ */
+async function rrClient(
+  t: Topology,
+  g: Guest,
+  mode: string,
+  count: number,
+  maxMs: number,
+): Promise<Record<string, number>> {
+  const server = await rrServer(t);
+  try {
+    const r = await run(
+      g.exec([
+        DENO,
+        "run",
+        "--allow-net",
+        RR,
+        mode,
+        REMOTE_ADDR,
+        `${RR_PORT}`,
+        `${count}`,
+        `${maxMs}`,
+      ]),
+      maxMs + 30000,
+    );
+    const line = lastLine(r.stdout);
+    if (!line.startsWith("{")) {
+      throw new Error(`rr.ts ${mode}: ${lastLine(r.stderr) || `status ${r.code}`}`);
+    }
+    const j = JSON.parse(line);
+    if (j.error) throw new Error(j.error);
+    return j;
+  } finally {
+    await server.stop();
+  }
+}
+
+/**
+ * @param digits decimals
+ * @returns a formatter of m[key]
+ */
+function num(key: string, digits: number): (m: Record<string, number>) => string {
+  return (m) => m[key]!.toFixed(digits);
+}
+
+/** @returns "G Gbit/s (loss L%)" */
+function udpFmt(m: Record<string, number>): string {
+  const loss = m.lossPct!;
+  return `${m.gbps!.toFixed(2)} (loss ${loss < 10 ? loss.toFixed(1) : loss.toFixed(0)}%)`;
+}
+
+/**
+ * @param streams parallel streams
+ * @param reverse remote -> guest
+ * @returns the TCP throughput cell
+ */
+function tcpCell(streams: number, reverse: boolean): CellDef {
+  const dir = reverse ? "remote→guest" : "guest→remote";
+  const what = `TCP ${streams} stream${streams > 1 ? "s" : ""} ${dir}`;
+  return {
+    id: `tcp${streams}${reverse ? "r" : ""}`,
+    label: what,
+    fwd: reverse ? { tcp: [PORT], udp: [] } : NO_FWD,
+    rows: [{
+      label: `${what} (Gbit/s, sender's retransmits)`,
+      key: "gbps",
+      fmt: (m) => `${m.gbps!.toFixed(2)} (${m.retransmits} retr)`,
+    }],
+    measure: (t, g, cfg) => iperf(t, g, cfg, { reverse, streams }),
+  };
+}
+
+/**
+ * @param len datagram size
+ * @param reverse remote -> guest
+ * @returns the UDP throughput cell
+ */
+function udpCell(len: number, reverse: boolean): CellDef {
+  const dir = reverse ? "remote→guest" : "guest→remote";
+  const what = `UDP ${len} B ${dir}`;
+  return {
+    id: `udp${len}${reverse ? "r" : ""}`,
+    label: what,
+    fwd: reverse ? { tcp: [PORT], udp: [PORT] } : NO_FWD,
+    rows: [{ label: `${what} (Gbit/s received, loss)`, key: "gbps", fmt: udpFmt }],
+    measure: (t, g, cfg) => iperf(t, g, cfg, { reverse, streams: 1, udpLen: len }),
+  };
+}
+
+/** Every cell, in table order. */
+export const CELLS: CellDef[] = [
+  tcpCell(1, false),
+  tcpCell(4, false),
+  tcpCell(1, true),
+  tcpCell(4, true),
+  {
+    id: "rr",
+    label: "TCP RR 1 byte guest→remote",
+    fwd: NO_FWD,
+    rows: [
+      {
+        label: "TCP RR 1 byte guest→remote, median (µs)",
+        key: "medianUs",
+        fmt: num("medianUs", 1),
+      },
+      { label: "TCP RR 1 byte guest→remote, p99 (µs)", key: "p99Us", fmt: num("p99Us", 1) },
+    ],
+    measure: (t, g) => rrClient(t, g, "rr", 20000, 3000),
+  },
+  {
+    id: "crr",
+    label: "TCP connect+1 byte+close guest→remote",
+    fwd: NO_FWD,
+    rows: [{
+      label: "TCP connect+1 byte+close guest→remote (conn/s)",
+      key: "perSecond",
+      fmt: num("perSecond", 0),
+    }],
+    measure: (t, g) => rrClient(t, g, "crr", 5000, 3000),
+  },
+  udpCell(1400, false),
+  udpCell(8000, false),
+  udpCell(1400, true),
+  udpCell(8000, true),
+  {
+    id: "ping",
+    label: "ping guest→remote",
+    fwd: NO_FWD,
+    rows: [{
+      label: "ping guest→remote, median RTT (µs)",
+      key: "medianUs",
+      fmt: num("medianUs", 0),
+    }],
+    async measure(_t, g) {
+      const r = await run(
+        g.exec(["ping", "-n", "-c", "20", "-i", "0.05", "-W", "1", REMOTE_ADDR]),
+        30000,
+      );
+      const times = [...r.stdout.matchAll(/time=([\d.]+) ms/g)].map((x) => Number(x[1]) * 1000)
+        .sort((a, b) => a - b);
+      if (!times.length) {
+        const loss = r.stdout.match(/(\d+)% packet loss/);
+        throw new Error(
+          loss ? `no replies (${loss[1]}% loss)` : `ping: ${lastLine(r.stderr) || r.code}`,
+        );
+      }
+      return {
+        medianUs: times[Math.floor(times.length / 2)]!,
+        replies: times.length,
+        lossPct: (20 - times.length) * 5,
+      };
+    },
+  },
+];
+
+/**
+ * Opens what the scenario needs in the host namespace: ping sockets for every group (the
+ * translators answer the guest's echo requests through them).
+ * @param t topology
+ */
+export async function prepareHost(t: Topology): Promise<void> {
+  await must([
+    "ip",
+    "netns",
+    "exec",
+    t.host,
+    "sysctl",
+    "-qw",
+    "net.ipv4.ping_group_range=0 2147483647",
+  ]);
+}

@@ -1,0 +1,323 @@
+/**
+ * run.ts - side-by-side benchmark of orzo, pasta, slirp4netns and a plain veth
+ * pair, in the hermetic topology of DESIGN.md (`deno task bench`, as root).
+ *
+ * Every cell (one measurement x one tool) builds its own namespaces, starts the
+ * tool fresh, measures, and tears everything down; a failing cell prints its
+ * error and the run goes on. Prints markdown tables to stdout, progress to
+ * stderr, and writes the full results as JSON under bench/results/.
+ *
+ * Environment: BENCH_SECONDS (iperf3 TCP duration, default 10), BENCH_UDP_SECONDS (default
+ * half of it), BENCH_UDP_BW (iperf3 -b for UDP, default 0 = unlimited), BENCH_ROWS (cell ids,
+ * comma-separated), BENCH_TOOLS (orzo,pasta,slirp4netns,veth), PASTA_BIN.
+ *
+ * @module
+ */
+
+import { REPO, Topology } from "../tests/helpers/topology.ts";
+import { type CellDef, CELLS, type Config, prepareHost } from "./cells.ts";
+import { killAll, lastLine, run, type Usage, usage } from "./proc.ts";
+import { PASTA_BIN, TOOLS } from "./tools.ts";
+
+/** The outcome of one cell. */
+interface Result {
+  /** cell id */
+  cell: string;
+  /** tool name */
+  tool: string;
+  /** the numbers, when it worked */
+  metrics: Record<string, number> | null;
+  /** why not */
+  error: string | null;
+  /** translator CPU seconds during the measurement */
+  cpuS: number | null;
+  /** translator peak RSS (VmHWM), KiB, at the end of the measurement */
+  rssKiB: number | null;
+  /** wall time of the measurement, s */
+  wallS: number | null;
+  /** tool start-up until the guest was configured, s */
+  startupS: number | null;
+}
+
+/**
+ * @param name environment variable
+ * @param def default
+ * @returns its positive numeric value
+ */
+function envNum(name: string, def: number): number {
+  const v = Deno.env.get(name);
+  if (v === undefined || v === "") return def;
+  const n = Number(v);
+  if (!(n > 0)) throw new Error(`${name} must be a positive number, not ${v}`);
+  return n;
+}
+
+/**
+ * @param name environment variable
+ * @param all allowed values
+ * @returns the selected values, in the order of `all`
+ */
+function envList(name: string, all: string[]): string[] {
+  const v = Deno.env.get(name);
+  if (!v) return all;
+  const want = v.split(/[,\s]+/).filter(Boolean);
+  const bad = want.filter((w) => !all.includes(w));
+  if (bad.length) throw new Error(`${name}: unknown ${bad.join(", ")} (known: ${all.join(",")})`);
+  return all.filter((a) => want.includes(a));
+}
+
+/**
+ * @param e anything thrown
+ * @returns a one-line message
+ */
+function message(e: unknown): string {
+  const s = e instanceof Error ? e.message : String(e);
+  return s.replace(/\s+/g, " ").trim();
+}
+
+let interrupted = false;
+
+/**
+ * Runs one cell for one tool.
+ * @param cell the measurement
+ * @param tool the tool's name
+ * @param cfg settings
+ * @returns its result
+ */
+async function runCell(cell: CellDef, tool: string, cfg: Config): Promise<Result> {
+  const res: Result = {
+    cell: cell.id,
+    tool,
+    metrics: null,
+    error: null,
+    cpuS: null,
+    rssKiB: null,
+    wallS: null,
+    startupS: null,
+  };
+  let t: Topology | null = null;
+  try {
+    t = await Topology.create();
+    await prepareHost(t);
+    const g = await TOOLS[tool]!(t, cell.fwd);
+    res.startupS = g.startupS;
+    try {
+      let u0: Usage | null = null;
+      if (g.pid) u0 = await usage(g.pid);
+      const t0 = performance.now();
+      const m = await cell.measure(t, g, cfg);
+      res.wallS = (performance.now() - t0) / 1000;
+      if (g.pid) {
+        const u1 = await usage(g.pid);
+        if (u0 && u1) {
+          res.cpuS = u1.cpuS - u0.cpuS;
+          res.rssKiB = u1.hwmKiB;
+        }
+      }
+      res.metrics = m;
+    } catch (e) {
+      /* a translator that died explains the failure better than the client's error */
+      await new Promise((r) => setTimeout(r, 100));
+      const gone = g.gone();
+      throw gone ? new Error(`${gone} (${message(e)})`) : e;
+    } finally {
+      await g.stop();
+    }
+  } catch (e) {
+    res.error = interrupted ? "interrupted" : message(e);
+  } finally {
+    if (t) await t.destroy();
+  }
+  return res;
+}
+
+/**
+ * @param s cell text
+ * @returns it, safe inside a markdown table
+ */
+function md(s: string): string {
+  return s.replace(/\|/g, "\\|");
+}
+
+/**
+ * Renders a markdown table with aligned columns.
+ * @param head header cells
+ * @param rows body rows
+ * @returns the table
+ */
+function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(w[i]!)).join(" | ")} |`;
+  return [line(head), `|${w.map((n) => "-".repeat(n + 2)).join("|")}|`, ...rows.map(line)]
+    .join("\n");
+}
+
+/**
+ * @param r a result
+ * @returns "n/a (error: ...)" for a failed cell
+ */
+function naText(r: Result): string {
+  const e = r.error ?? "no result";
+  return `n/a (error: ${e.length > 90 ? e.slice(0, 87) + "..." : e})`;
+}
+
+/**
+ * @param argv a command printing its version
+ * @returns its first line, or why not
+ */
+async function version(argv: string[]): Promise<string> {
+  try {
+    const r = await run(argv, 10000);
+    return (r.stdout + r.stderr).split("\n")[0]!.trim();
+  } catch (e) {
+    return `unavailable (${message(e)})`;
+  }
+}
+
+/** Entry point. */
+async function main(): Promise<number> {
+  if (Deno.uid() !== 0) {
+    console.error("bench: needs root (it creates network namespaces); try sudo deno task bench");
+    return 1;
+  }
+  const seconds = envNum("BENCH_SECONDS", 10);
+  const cfg: Config = {
+    seconds,
+    udpSeconds: envNum("BENCH_UDP_SECONDS", Math.max(1, Math.ceil(seconds / 2))),
+    udpBw: Deno.env.get("BENCH_UDP_BW") || "0",
+  };
+  const cellIds = envList("BENCH_ROWS", CELLS.map((c) => c.id));
+  const tools = envList("BENCH_TOOLS", Object.keys(TOOLS));
+  const cells = CELLS.filter((c) => cellIds.includes(c.id));
+
+  /* the unprivileged pasta opens the tap as nobody: Debian's default mode (as test.sh) */
+  try {
+    if ((Deno.statSync("/dev/net/tun").mode! & 0o666) !== 0o666) {
+      Deno.chmodSync("/dev/net/tun", 0o666);
+      console.error("bench: made /dev/net/tun mode 0666 (Debian's default)");
+    }
+  } catch (e) {
+    console.error(`bench: /dev/net/tun: ${message(e)}`);
+  }
+
+  const env = {
+    kernel: await version(["uname", "-r"]),
+    cpus: navigator.hardwareConcurrency,
+    deno: Deno.version.deno,
+    pasta: `${PASTA_BIN}: ${await version([PASTA_BIN, "--version"])}`,
+    slirp4netns: await version(["slirp4netns", "--version"]),
+    iperf3: await version(["iperf3", "--version"]),
+    orzoCommit: (await version(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])) +
+      ((await run(["git", "-C", REPO, "status", "--porcelain"])).stdout.trim() ? " (dirty)" : ""),
+  };
+
+  const onSignal = () => {
+    if (!interrupted) console.error("bench: interrupted, cleaning up");
+    interrupted = true;
+    killAll();
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+
+  const started = new Date();
+  const t0 = performance.now();
+  const results: Result[] = [];
+  const total = cells.length * tools.length;
+  console.error(
+    `bench: ${cells.length} measurements x ${tools.length} tools, TCP ${cfg.seconds} s, ` +
+      `UDP ${cfg.udpSeconds} s (-b ${cfg.udpBw})`,
+  );
+  for (const cell of cells) {
+    for (const tool of tools) {
+      if (interrupted) break;
+      const c0 = performance.now();
+      const r = await runCell(cell, tool, cfg);
+      results.push(r);
+      const took = ((performance.now() - c0) / 1000).toFixed(1);
+      const what = r.metrics ? cell.rows.map((row) => row.fmt(r.metrics!)).join(", ") : naText(r);
+      const res = r.cpuS !== null
+        ? ` [cpu ${r.cpuS.toFixed(2)} s, rss ${(r.rssKiB! / 1024).toFixed(1)} MiB]`
+        : "";
+      console.error(`[${results.length}/${total}] ${cell.id} ${tool}: ${what}${res} (${took} s)`);
+    }
+  }
+  Deno.removeSignalListener("SIGINT", onSignal);
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  const durationS = (performance.now() - t0) / 1000;
+
+  const get = (cell: string, tool: string) =>
+    results.find((r) => r.cell === cell && r.tool === tool);
+  const ratioTools = tools.includes("orzo") && tools.includes("pasta");
+
+  const head = ["", ...tools, ...(ratioTools ? ["orzo/pasta"] : [])];
+  const rows: string[][] = [];
+  for (const cell of cells) {
+    for (const row of cell.rows) {
+      const line = [row.label];
+      for (const tool of tools) {
+        const r = get(cell.id, tool);
+        line.push(md(r?.metrics ? row.fmt(r.metrics) : r ? naText(r) : "not run"));
+      }
+      if (ratioTools) {
+        const o = get(cell.id, "orzo")?.metrics?.[row.key];
+        const p = get(cell.id, "pasta")?.metrics?.[row.key];
+        line.push(o !== undefined && p ? `${(o / p).toFixed(2)}x` : "–");
+      }
+      rows.push(line);
+    }
+  }
+  const resTools = tools.filter((t) => t !== "veth");
+  const resRows = cells.map((cell) => [
+    cell.label,
+    ...resTools.map((tool) => {
+      const r = get(cell.id, tool);
+      if (!r || r.cpuS === null || !r.wallS) return "–";
+      const pct = (100 * r.cpuS / r.wallS).toFixed(0);
+      return `${r.cpuS.toFixed(2)} s (${pct}%), ${(r.rssKiB! / 1024).toFixed(1)} MiB`;
+    }),
+  ]);
+
+  const when = started.toISOString().replace(/\.\d+Z$/, "Z");
+  const text = [
+    `## orzo benchmark, ${when}`,
+    "",
+    `Kernel ${env.kernel}, ${env.cpus} CPUs; ${env.pasta}; ${env.slirp4netns}; ${env.iperf3}; ` +
+    `Deno ${env.deno}; orzo ${env.orzoCommit}. iperf3 TCP ${cfg.seconds} s, UDP ` +
+    `${cfg.udpSeconds} s at -b ${cfg.udpBw}. Run took ${durationS.toFixed(0)} s.`,
+    "",
+    table(head, rows),
+    "",
+    "Translator CPU time during the measurement (user+system, share of wall time) and peak RSS " +
+    "(VmHWM):",
+    "",
+    table(["", ...resTools], resRows),
+    "",
+  ].join("\n");
+  console.log(text);
+
+  const dir = `${REPO}/bench/results`;
+  Deno.mkdirSync(dir, { recursive: true });
+  const file = `${dir}/${when.replace(/:/g, "-")}.json`;
+  Deno.writeTextFileSync(
+    file,
+    JSON.stringify(
+      { started: started.toISOString(), durationS, config: cfg, tools, env, results, text },
+      null,
+      2,
+    ) + "\n",
+  );
+  console.error(`bench: results in ${file.slice(REPO.length + 1)} (${durationS.toFixed(0)} s)`);
+  const failed = results.filter((r) => r.error).map((r) => `${r.cell}/${r.tool}`);
+  if (failed.length) console.error(`bench: ${failed.length} cells n/a: ${failed.join(" ")}`);
+  return interrupted ? 130 : 0;
+}
+
+if (import.meta.main) {
+  let code = 1;
+  try {
+    code = await main();
+  } catch (e) {
+    console.error(`bench: ${lastLine(message(e))}`);
+  }
+  Deno.exit(code);
+}
