@@ -111,14 +111,49 @@ export class EventLoop {
   }
 
   /**
+   * Waits once for events and dispatches them, then runs the post handlers
+   * (also when the wait timed out with no events). Does not block beyond
+   * `timeoutMs`, so tests can pump the loop with 0.
+   * @param timeoutMs longest wait in ms: 0 polls, -1 waits without limit
+   * @returns the number of events dispatched, or -errno when epoll_wait
+   *   failed (-4, EINTR, when a signal arrived): then nothing ran
+   */
+  runOnce(timeoutMs: number): number {
+    const ep = this.epoll;
+    const n = ep.wait(timeoutMs);
+    if (n < 0) return n;
+    const now = performance.now();
+    for (let i = 0; i < n; i++) {
+      const type = ep.typeOf(i);
+      const h = this.handlers[type];
+      if (h === null || h === undefined) continue;
+      try {
+        h(ep.fdOf(i), ep.dataOf(i), ep.eventsOf(i), now);
+      } catch (e) {
+        this.failures++;
+        err(`${EPOLL_TYPE_NAMES[type]} handler failed: ${e instanceof Error ? e.message : e}`);
+      }
+    }
+    const post = this.post;
+    for (let i = 0; i < post.length; i++) {
+      try {
+        post[i]!(now);
+      } catch (e) {
+        this.failures++;
+        err(`deferred handler failed: ${e instanceof Error ? e.message : e}`);
+      }
+    }
+    return n;
+  }
+
+  /**
    * Runs until stop() is called.
    * @param timeoutMs longest wait between post() calls
    * @returns the exit code given to stop()
    */
   async run(timeoutMs = 1000): Promise<number> {
-    const ep = this.epoll;
     while (this.exitCode === null) {
-      const n = ep.wait(timeoutMs);
+      const n = this.runOnce(timeoutMs);
       if (n < 0) {
         if (n === -4 /* EINTR */) {
           /* let Deno's signal listeners run */
@@ -127,27 +162,6 @@ export class EventLoop {
         }
         err(`epoll_wait: errno ${-n}`);
         return 1;
-      }
-      const now = performance.now();
-      for (let i = 0; i < n; i++) {
-        const type = ep.typeOf(i);
-        const h = this.handlers[type];
-        if (h === null || h === undefined) continue;
-        try {
-          h(ep.fdOf(i), ep.dataOf(i), ep.eventsOf(i), now);
-        } catch (e) {
-          this.failures++;
-          err(`${EPOLL_TYPE_NAMES[type]} handler failed: ${e instanceof Error ? e.message : e}`);
-        }
-      }
-      const post = this.post;
-      for (let i = 0; i < post.length; i++) {
-        try {
-          post[i]!(now);
-        } catch (e) {
-          this.failures++;
-          err(`deferred handler failed: ${e instanceof Error ? e.message : e}`);
-        }
       }
     }
     return this.exitCode;

@@ -59,6 +59,20 @@ export class TcpAuto {
   }
 
   /**
+   * The ports forwarded right now.
+   * @returns a bitmap (8192 bytes) of the ports with a listener
+   */
+  ports(): Uint8Array {
+    const out = new Uint8Array(8192);
+    for (let p = 0; p < 65536; p++) {
+      if (this.fd[p * 2]! >= 0 || this.fd[p * 2 + 1]! >= 0) {
+        out[p >> 3] = out[p >> 3]! | (1 << (p & 7));
+      }
+    }
+    return out;
+  }
+
+  /**
    * Reads the guest's listening ports and opens or closes host listeners.
    * @returns false when the guest's namespace can no longer be read
    */

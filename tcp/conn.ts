@@ -118,10 +118,6 @@ export class TcpConns {
   readonly tsAck: Float64Array;
   /** last activity on either side (ms) */
   readonly tsAct: Float64Array;
-  /** cached SO_SNDBUF of the host socket */
-  readonly sndbuf: Int32Array;
-  /** when sndbuf was read (ms) */
-  readonly tsSndbuf: Float64Array;
 
   /**
    * Allocates the arrays.
@@ -146,8 +142,6 @@ export class TcpConns {
     this.retrans = new Uint8Array(capacity);
     this.tsAck = new Float64Array(capacity);
     this.tsAct = new Float64Array(capacity);
-    this.sndbuf = new Int32Array(capacity);
-    this.tsSndbuf = new Float64Array(capacity);
   }
 
   /**
@@ -161,8 +155,6 @@ export class TcpConns {
     this.dupAcks[idx] = 0;
     this.retrans[idx] = 0;
     this.wndToTap[idx] = 0;
-    this.sndbuf[idx] = 0;
-    this.tsSndbuf[idx] = 0;
   }
 
   /**

@@ -107,6 +107,9 @@ import {
 } from "./conn.ts";
 import type { TcpListeners } from "./listen.ts";
 import { AUTO_REF, type TcpAuto } from "./auto.ts";
+import { NS_REF, type TcpNsListeners } from "./listen_ns.ts";
+import { spliceConnect } from "./splice.ts";
+import { inanyLoopback } from "../fwd/nat.ts";
 
 /** Timer period of the connection walk. */
 export const TCP_TIMER_INTERVAL_MS = 100;
@@ -157,8 +160,14 @@ interface TcpState {
   auto: TcpAuto | null;
   /** when the guest's ports were last scanned (ms) */
   lastScan: number;
+  /** listeners on the guest's loopback (-T), null when none */
+  nsListeners: TcpNsListeners | null;
+  /** whether host loopback clients are spliced to the guest's loopback */
+  splice: boolean;
   /** whether SO_PEEK_OFF works on TCP sockets */
   peekOff: boolean;
+  /** SO_SNDBUF of host sockets after sockOpts() (the kernel caps what we ask) */
+  sndbuf: number;
   timerFd: number;
   lastTimer: number;
   /** connections with an ACK to send after this batch */
@@ -263,7 +272,10 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     listeners: null,
     auto: null,
     lastScan: 0,
+    nsListeners: null,
+    splice: false,
     peekOff: probePeekOff(),
+    sndbuf: probeSndbuf(),
     timerFd,
     lastTimer: 0,
     ackQueue: new Int32Array(c.flows.capacity),
@@ -283,6 +295,9 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
   msgDv.setBigUint64(16, iovAddr1, true);
   hdrOff4 = ethOff(0, false) - c.tapHdrLen;
   hdrOff6 = ethOff(0, true) - c.tapHdrLen;
+  /* again after tcpReset(): views of the new context's tap header length */
+  views4.length = 0;
+  views6.length = 0;
   for (let i = 0; i < TCP_FRAMES; i++) {
     views4.push(frames.subarray(i * FRAME_STRIDE + hdrOff4));
     views6.push(frames.subarray(i * FRAME_STRIDE + hdrOff6));
@@ -301,11 +316,44 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
 }
 
 /**
+ * Stops the TCP module, so that tcpInit() can start it again (tests): every
+ * connection is closed (its host peer reset), the timer closed, the state
+ * dropped. Listening sockets stay open: they belong to whoever opened them.
+ */
+export function tcpReset(): void {
+  const s = S;
+  if (s === null) return;
+  tcpCloseAll();
+  libc.symbols.close(s.timerFd);
+  S = null;
+}
+
+/**
  * Tells the TCP module about the listening sockets (-t).
  * @param l the listeners
  */
 export function tcpSetListeners(l: TcpListeners): void {
   if (S !== null) S.listeners = l;
+}
+
+/**
+ * Turns on the splice path: -T listeners on the guest's loopback, and host
+ * loopback clients of -t ports spliced to the guest's loopback.
+ * @param l the guest-side listeners (already started)
+ * @param spliceInbound whether -t connections from the host's loopback are spliced
+ */
+export function tcpSetSplice(l: TcpNsListeners | null, spliceInbound: boolean): void {
+  if (S === null) return;
+  S.nsListeners = l;
+  S.splice = spliceInbound;
+}
+
+/**
+ * Ports forwarded inbound automatically right now (for -T auto to leave out).
+ * @returns a port bitmap, or null without -t auto
+ */
+export function tcpAutoPorts(): Uint8Array | null {
+  return S?.auto?.ports() ?? null;
 }
 
 /**
@@ -331,6 +379,18 @@ function sockOpts(fd: number): void {
   libc.symbols.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, intBytes, 4);
   intBuf[0] = 0x7fffffff;
   libc.symbols.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, intBytes, 4);
+}
+
+/** The SO_SNDBUF that sockOpts() gives a socket. */
+function probeSndbuf(): number {
+  const fd = libc.symbols.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 1 << 20;
+  sockOpts(fd);
+  intLen[0] = 4;
+  intBuf[0] = 1 << 20;
+  libc.symbols.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, intBytes, intLenBytes);
+  libc.symbols.close(fd);
+  return intBuf[0]!;
 }
 
 function probePeekOff(): boolean {
@@ -387,14 +447,9 @@ function windowField(idx: number): number {
 function updateWndToTap(S: TcpState, idx: number, now: number): void {
   const conns = S.conns;
   const fd = conns.sock[idx]!;
-  if (now - conns.tsSndbuf[idx]! > 1000 || conns.sndbuf[idx] === 0) {
-    intLen[0] = 4;
-    if (libc.symbols.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, intBytes, intLenBytes) === 0) {
-      conns.sndbuf[idx] = intBuf[0]!;
-    }
-    conns.tsSndbuf[idx] = now;
-  }
-  const cap = conns.sndbuf[idx]! >> 1;
+  void now;
+  /* every host socket gets the same SO_SNDBUF (sockOpts()): read once */
+  const cap = S.sndbuf >> 1;
   let free = cap;
   if (libc.symbols.ioctl_u32(fd, SIOCOUTQ, intBytes) === 0) free -= intBuf[0]!;
   if (free < 0 || (conns.flags[idx]! & SOCK_BLOCKED)) free = 0;
@@ -429,7 +484,7 @@ function tcpWatchWindows(now: number): void {
     const after = conns.wndToTap[idx]!;
     if (
       after > before &&
-      (after - before >= conns.sndbuf[idx]! >> 3 || !(conns.flags[idx]! & WND_LIMITED))
+      (after - before >= s.sndbuf >> 3 || !(conns.flags[idx]! & WND_LIMITED))
     ) {
       tcpSendFlags(s, idx, ACK);
     }
@@ -927,6 +982,7 @@ function ackFromTap(
   const acked = (ack - conns.seqAckFromTap[idx]!) | 0;
   const inflight = (conns.seqToTap[idx]! - conns.seqAckFromTap[idx]!) | 0;
   const wnd = win << conns.wsFromTap[idx]!;
+  let resend = false;
   if (acked > 0 && acked <= inflight) {
     let data = acked;
     const finAcked = (conns.events[idx]! & TAP_FIN_SENT) !== 0 && ack === conns.seqToTap[idx];
@@ -952,9 +1008,11 @@ function ackFromTap(
     if (++conns.dupAcks[idx]! === 2) {
       retransmit(S, idx);
       conns.dupAcks[idx] = 0;
+      resend = true;
     }
   }
-  const opened = wnd > conns.wndFromTap[idx]! || acked > 0;
+  /* resend: send again now, not at the next ACK or ACK_TIMEOUT */
+  const opened = wnd > conns.wndFromTap[idx]! || acked > 0 || resend;
   conns.wndFromTap[idx] = wnd;
   if (opened && !(conns.events[idx]! & SOCK_FIN_RCVD && conns.events[idx]! & TAP_FIN_SENT)) {
     dataFromSock(S, idx, now);
@@ -1088,9 +1146,12 @@ function dataFromSock(S: TcpState, idx: number, now: number): void {
       connRst(S, idx);
       return;
     }
+    const read = n;
     if (!S.peekOff) n -= inflight;
     if (n <= 0) {
-      if (n === 0 || !S.peekOff) {
+      /* without SO_PEEK_OFF, n === 0 is also "nothing new after what was
+       * sent": only an empty read is the end of file */
+      if (read === 0) {
         /* end of file, all data sent: FIN to the guest */
         if (!(conns.events[idx]! & TAP_FIN_SENT)) {
           conns.event(idx, SOCK_FIN_RCVD);
@@ -1186,7 +1247,12 @@ function tcpSockHandler(fd: number, idx: number, events: number, now: number): v
     connRst(s, idx);
     return;
   }
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) dataFromSock(s, idx, now);
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    dataFromSock(s, idx, now);
+    /* end of file came with the last data, in one edge: read again to find
+     * it, or the FIN would wait for the guest's next ACK */
+    if ((events & (EPOLLRDHUP | EPOLLHUP)) && conns.sock[idx]! >= 0) dataFromSock(s, idx, now);
+  }
   if (conns.sock[idx]! < 0) return;
   if ((events & EPOLLOUT) && (conns.flags[idx]! & SOCK_BLOCKED)) {
     /* room in the send buffer again: open the window, then three duplicate
@@ -1219,6 +1285,14 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
     let v6: boolean;
     let lport: number;
     let dport: number;
+    if (data & NS_REF) {
+      /* from the guest's loopback (-T): to the host's loopback, spliced */
+      v6 = (data & 1) === 1;
+      lport = (data >>> 1) & 0xffff;
+      dport = (lport + (s.nsListeners?.delta[lport] ?? 0)) & 0xffff;
+      spliceConnect(cfd, v6, dport, false);
+      continue;
+    }
     if (data & AUTO_REF) {
       v6 = (data & 1) === 1;
       lport = (data >>> 1) & 0xffff;
@@ -1232,6 +1306,11 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
       continue;
     }
     const peerPort = sockaddrToInany(sa, key, 0);
+    if (s.splice && peerPort >= 0 && inanyLoopback(key, 0)) {
+      /* a client on the host's loopback: to the guest's loopback, spliced */
+      spliceConnect(cfd, v6, dport, true);
+      continue;
+    }
     const ip = v6 ? c.ip6 : c.ip4;
     if (peerPort < 0 || !ip.enabled) {
       libc.symbols.close(cfd);
@@ -1331,9 +1410,10 @@ export function tcpTimer(now: number): void {
     }
   }
   s.lastTimer = now;
-  if (s.auto !== null && now - s.lastScan >= 1000) {
+  if (now - s.lastScan >= 1000) {
     s.lastScan = now;
-    s.auto.scan();
+    s.auto?.scan();
+    s.nsListeners?.scan();
   }
 }
 

@@ -1,0 +1,170 @@
+/**
+ * listen_ns.ts - outbound forwarding from the guest's loopback (-T).
+ *
+ * For each port of the -T spec orzo listens on the guest's loopback
+ * (127.0.0.1 and ::1, in the guest's namespace) and splices accepted
+ * connections to the same port (or the translated one) on the host's
+ * loopback (splice.ts). With `auto` (pasta's default) the ports are those
+ * the host listens on, read from the host's procfs about once a second;
+ * ports that orzo itself forwards inbound (-t) are left out, so that the two
+ * directions never chase each other.
+ *
+ * Epoll data of these listeners: NS_REF | port << 1 | v6.
+ *
+ * @module
+ */
+
+import type { FwdSpec } from "../conf/ports.ts";
+import { portIsSet } from "../conf/ports.ts";
+import { libc } from "../ffi/libc.ts";
+import { errno } from "../ffi/errno.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  IPPROTO_IPV6,
+  IPV6_V6ONLY,
+  SO_REUSEADDR,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "../ffi/layout.ts";
+import { sockaddrFromInany } from "../ffi/sockaddr.ts";
+import { scanPorts } from "../fwd/scan.ts";
+import { debug } from "../log.ts";
+import type { NsSocketFn } from "./splice.ts";
+
+/** Epoll data bit marking a listener in the guest's namespace. */
+export const NS_REF = 0x20000000;
+
+const one = new Uint8Array(new Int32Array([1]).buffer);
+
+/** Listeners on the guest's loopback, by port and family. */
+export class TcpNsListeners {
+  /** listening fd by port * 2 + v6, -1 when none */
+  readonly fd = new Int32Array(65536 * 2).fill(-1);
+  /** destination port on the host = (port + delta[port]) & 0xffff */
+  readonly delta: Uint16Array;
+  readonly #static = new Uint8Array(8192);
+  readonly #auto = new Uint8Array(8192);
+  readonly #bound = new Uint8Array(8192);
+  readonly #nsSocket: NsSocketFn;
+  readonly #families: { v4: boolean; v6: boolean };
+  readonly #add: (fd: number, data: number) => void;
+  readonly #exclude: () => Uint8Array | null;
+
+  /**
+   * @param spec the -T spec
+   * @param nsSocket creates sockets in the guest's namespace
+   * @param families enabled families
+   * @param add called with each new listening fd and its epoll data
+   * @param exclude ports to leave out of `auto` (those forwarded inbound)
+   */
+  constructor(
+    spec: FwdSpec,
+    nsSocket: NsSocketFn,
+    families: { v4: boolean; v6: boolean },
+    add: (fd: number, data: number) => void,
+    exclude: () => Uint8Array | null,
+  ) {
+    for (const r of spec.rules) {
+      const map = r.scan ? this.#auto : this.#static;
+      for (let p = r.first; p <= r.last; p++) {
+        if (portIsSet(spec.excluded, p)) continue;
+        map[p >> 3] = map[p >> 3]! | (1 << (p & 7));
+      }
+    }
+    this.delta = spec.delta;
+    this.#nsSocket = nsSocket;
+    this.#families = families;
+    this.#add = add;
+    this.#exclude = exclude;
+  }
+
+  #listen(port: number, v6: number): number {
+    const fd = this.#nsSocket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return fd;
+    libc.symbols.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4);
+    if (v6) libc.symbols.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, one, 4);
+    const lo = new Uint8Array(16);
+    if (v6) lo[15] = 1;
+    else {
+      lo[10] = lo[11] = 0xff;
+      lo[12] = 127;
+      lo[15] = 1;
+    }
+    const sa = new Uint8Array(28);
+    const len = sockaddrFromInany(sa, lo, 0, port, v6 === 1);
+    if (libc.symbols.bind(fd, sa, len) < 0 || libc.symbols.listen(fd, 128) < 0) {
+      const e = errno();
+      libc.symbols.close(fd);
+      return -e;
+    }
+    return fd;
+  }
+
+  /**
+   * Opens the listeners of explicit ports, and those of `auto` for the ports
+   * the host listens on now.
+   * @returns the number of listeners open
+   */
+  start(): number {
+    return this.#apply(true);
+  }
+
+  /**
+   * Re-reads the host's ports for `auto` and opens or closes listeners.
+   * @returns the number of listeners open
+   */
+  scan(): number {
+    return this.#apply(false);
+  }
+
+  #apply(first: boolean): number {
+    const anyAuto = this.#auto.some((b) => b !== 0);
+    if (anyAuto) {
+      if (scanPorts("/proc/self/net", false, this.#bound, false) < 0) this.#bound.fill(0);
+      const ex = this.#exclude();
+      if (ex !== null) {
+        for (let i = 0; i < 8192; i++) this.#bound[i] = this.#bound[i]! & ~ex[i]!;
+      }
+    } else if (!first) return this.#count();
+    for (let byte = 0; byte < 8192; byte++) {
+      const st = this.#static[byte]!;
+      const au = this.#auto[byte]! & this.#bound[byte]!;
+      if (!first && st === 0 && au === 0 && !this.#anyOpen(byte)) continue;
+      for (let bit = 0; bit < 8; bit++) {
+        const port = byte * 8 + bit;
+        const isStatic = (st & (1 << bit)) !== 0;
+        const on = isStatic || (au & (1 << bit)) !== 0;
+        for (let v6 = 0; v6 < 2; v6++) {
+          if (v6 === 0 ? !this.#families.v4 : !this.#families.v6) continue;
+          const i = port * 2 + v6;
+          if (on && this.fd[i]! < 0) {
+            if (isStatic && !first) continue;
+            const fd = this.#listen(port, v6);
+            if (fd < 0) continue;
+            this.fd[i] = fd;
+            this.#add(fd, NS_REF | (port << 1) | v6);
+            debug(`namespace forwarding: TCP port ${port} (${v6 ? "IPv6" : "IPv4"})`);
+          } else if (!on && this.fd[i]! >= 0) {
+            libc.symbols.close(this.fd[i]!);
+            this.fd[i] = -1;
+          }
+        }
+      }
+    }
+    return this.#count();
+  }
+
+  #anyOpen(byte: number): boolean {
+    for (let i = byte * 16; i < byte * 16 + 16; i++) if (this.fd[i]! >= 0) return true;
+    return false;
+  }
+
+  #count(): number {
+    let n = 0;
+    for (let i = 0; i < this.fd.length; i++) if (this.fd[i]! >= 0) n++;
+    return n;
+  }
+}

@@ -1,0 +1,722 @@
+/**
+ * tcp_test.ts - unit tests of the TCP translation state machine, without
+ * namespaces: segments from the guest are handed to ip4Input()/ip6Input(),
+ * orzo's frames are read back from a fake tap (a SOCK_SEQPACKET socketpair,
+ * tests/helpers/fake_tap.ts), and the host side is real sockets on the
+ * loopback, reached through the gateway address (mapHostLoopback). The event
+ * loop is pumped with runOnce(0), every wait bounded.
+ *
+ * Each test builds its own context, loop and TCP module (tcpInit) and takes
+ * them down (tcpReset) at the end, checking that no fd is left open and that
+ * no handler failed.
+ *
+ * `now` is the loop's clock (performance.now()): the TCP module's timer runs
+ * on the same clock, so an injected clock would make its timeouts fire.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { ctxNew } from "../ctx.ts";
+import type { Ctx } from "../ctx.ts";
+import { EPOLL_TYPE_TCP_LISTEN, EventLoop } from "../loop.ts";
+import { parseIp4, parseIp6 } from "../conf/addr.ts";
+import { fwdSpecNew } from "../conf/ports.ts";
+import { ERRNO } from "../ffi/errno.ts";
+import {
+  AF_INET,
+  EPOLLIN,
+  SO_PEEK_OFF,
+  SOCK_CLOEXEC,
+  SOCK_STREAM,
+  SOL_SOCKET,
+} from "../ffi/layout.ts";
+import { libc } from "../ffi/libc.ts";
+import { fdCount } from "../ffi/proc.ts";
+import { ip4Input, ip6Input } from "../tap/l3.ts";
+import { tcpListen } from "./listen.ts";
+import {
+  ACK_TIMEOUT_MS,
+  tcpInit,
+  tcpOpenCount,
+  tcpReset,
+  tcpSetListeners,
+  type TcpStats,
+} from "./tcp.ts";
+import { FakeTap } from "../tests/helpers/fake_tap.ts";
+import { closedPort, HostConn, HostListener } from "../tests/helpers/host_sock.ts";
+import {
+  ACK,
+  ackNum,
+  describeSeg,
+  dstAddr,
+  expectTcp,
+  FIN,
+  flags,
+  flagsNoPsh,
+  optMss,
+  optWscale,
+  parseTcp,
+  payload,
+  payloadAtMost,
+  payloadLen,
+  PSH,
+  RST,
+  type Seg,
+  segment,
+  type SegOpts,
+  SEND_TEMPL,
+  seqNum,
+  srcAddr,
+  SYN,
+  SYN_TEMPL,
+  type TcpChecker,
+  type TcpSeg,
+  V6,
+  windowOpen,
+} from "../tests/helpers/tcp_frames.ts";
+
+/* ---------------------------------------------------------------- harness */
+
+/** Whether this kernel has SO_PEEK_OFF for TCP (6.10), which orzo uses when it can. */
+function peekOffTcp(): boolean {
+  const fd = libc.symbols.socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const zero = new Uint8Array(4);
+  const ok = libc.symbols.setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, zero, 4) === 0;
+  libc.symbols.close(fd);
+  return ok;
+}
+
+const GUEST4 = "10.0.2.15";
+const GW4 = "10.0.2.2";
+const GUEST6 = "fd00::15";
+const GW6 = "fd00::2";
+/** Longest wait for anything expected. */
+const WAIT_MS = 3000;
+/** How long "nothing happens" is watched. */
+const QUIET_MS = 100;
+
+/** Everything one test runs on. */
+interface Harness {
+  /** execution context: IPv4 and IPv6, gateway mapped to the host's loopback */
+  c: Ctx;
+  /** the loop, pumped by the test */
+  loop: EventLoop;
+  /** the guest's side */
+  tap: FakeTap;
+  /** the TCP module's counters */
+  stats: TcpStats;
+  /** host sockets to close at the end */
+  owned: { close(): void }[];
+}
+
+function harnessNew(): Harness {
+  const c = ctxNew(64);
+  c.ip4.enabled = true;
+  c.ip4.addr.set(parseIp4(GUEST4)!);
+  c.ip4.prefixLen = 24;
+  c.ip4.gateway.set(parseIp4(GW4)!);
+  c.ip4.mapHostLoopback.set(c.ip4.gateway);
+  c.ip6.enabled = true;
+  c.ip6.addr.set(parseIp6(GUEST6)!);
+  c.ip6.prefixLen = 64;
+  c.ip6.gateway.set(parseIp6(GW6)!);
+  c.ip6.mapHostLoopback.set(c.ip6.gateway);
+  const tap = new FakeTap(12);
+  c.tapFd = tap.tapFd;
+  c.tapHdrLen = tap.hdrLen;
+  const loop = new EventLoop();
+  const stats = tcpInit(c, loop);
+  loop.post.push(() => c.flows.flowDeferHandler());
+  return { c, loop, tap, stats, owned: [] };
+}
+
+function harnessClose(h: Harness): void {
+  tcpReset();
+  for (const o of h.owned) o.close();
+  h.loop.epoll.close();
+  h.tap.close();
+}
+
+/**
+ * A test with a fresh harness, checked for fd leaks and handler failures.
+ * @param name test name
+ * @param fn the test body
+ * @param ignore skip the test (on this kernel)
+ */
+function tcpTest(name: string, fn: (h: Harness) => Promise<void> | void, ignore = false): void {
+  Deno.test({ name, ignore }, async () => {
+    const before = fdCount();
+    const h = harnessNew();
+    let failures = 0;
+    try {
+      await fn(h);
+    } finally {
+      failures = h.loop.failures;
+      harnessClose(h);
+    }
+    assert.equal(failures, 0, "handler failures caught by the loop");
+    assert.equal(fdCount(), before, "fds open after the test");
+  });
+}
+
+function tick(): Promise<void> {
+  return new Promise((r) => setTimeout(r, 0));
+}
+
+/**
+ * Pumps the loop (and Deno's) until cond() gives a value.
+ * @returns that value
+ */
+async function pumpUntil<T>(
+  h: Harness,
+  what: string,
+  cond: () => T | null | undefined | false,
+  timeoutMs = WAIT_MS,
+): Promise<T> {
+  const end = performance.now() + timeoutMs;
+  for (;;) {
+    h.loop.runOnce(0);
+    const v = cond();
+    if (v !== null && v !== undefined && v !== false) return v;
+    if (performance.now() > end) assert.fail(`Timed out after ${timeoutMs} ms: ${what}`);
+    await tick();
+  }
+}
+
+/** Pumps the loop for a while. */
+async function pumpFor(h: Harness, ms: number): Promise<void> {
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    h.loop.runOnce(0);
+    await tick();
+  }
+}
+
+/** The next frame orzo writes to the tap. */
+function nextFrame(h: Harness, what: string, timeoutMs = WAIT_MS): Promise<Uint8Array> {
+  return pumpUntil(h, what, () => h.tap.recv(), timeoutMs);
+}
+
+/** Checks that orzo writes nothing to the tap for a while. */
+async function expectNoFrame(h: Harness, what: string, ms = QUIET_MS): Promise<void> {
+  await pumpFor(h, ms);
+  const f = h.tap.recv();
+  if (f !== null) assert.fail(`${what}: unexpected ${describeSeg(parseTcp(f))}`);
+}
+
+/** Hands a segment from the guest to the IP intake, as the tap would. */
+function inject(h: Harness, s: Seg): void {
+  const f = segment(s);
+  const dv = new DataView(f.buffer);
+  if (s.v6) ip6Input(h.c, f, dv, 14, f.length - 14, performance.now());
+  else ip4Input(h.c, f, dv, 14, f.length - 14, performance.now());
+}
+
+function fam(v6: boolean): Partial<Seg> {
+  return v6 ? V6 : {};
+}
+
+function gw(v6: boolean): string {
+  return v6 ? GW6 : GW4;
+}
+
+function guest(v6: boolean): string {
+  return v6 ? GUEST6 : GUEST4;
+}
+
+function famName(v6: boolean): string {
+  return v6 ? "IPv6" : "IPv4";
+}
+
+function random(n: number): Uint8Array<ArrayBuffer> {
+  const b = new Uint8Array(n);
+  crypto.getRandomValues(b);
+  return b;
+}
+
+/** An established connection from the guest to a host server. */
+interface Conn {
+  /** the server's listening socket */
+  srv: HostListener;
+  /** the server's end of the connection */
+  peer: HostConn;
+  /** template of the guest's next segment: ports, addresses, seq and ack to send */
+  g: Seg;
+  /** orzo's initial sequence number towards the guest */
+  isn: number;
+}
+
+/**
+ * Sets up a connection from the guest to a new server on the host's loopback
+ * (SYN, SYN-ACK, ACK, accept).
+ * @param o family, options of the guest's SYN, window of its ACKs
+ */
+async function connEstablished(
+  h: Harness,
+  o: { v6?: boolean; opts?: SegOpts; win?: number } = {},
+): Promise<Conn> {
+  const v6 = o.v6 ?? false;
+  const srv = new HostListener(v6);
+  h.owned.push(srv);
+  const syn: Seg = { ...SYN_TEMPL, ...fam(v6), dport: srv.port, opts: o.opts ?? SYN_TEMPL.opts };
+  inject(h, syn);
+  const sa = expectTcp(await nextFrame(h, "SYN-ACK"), flags(SYN | ACK), ackNum(syn.seq + 1));
+  const g: Seg = {
+    ...SEND_TEMPL,
+    ...fam(v6),
+    dport: srv.port,
+    seq: syn.seq + 1,
+    ack: sa.seq + 1,
+    win: o.win ?? 65535,
+  };
+  inject(h, g);
+  const peer = await pumpUntil(h, "the server accepts", () => srv.accept());
+  return { srv, peer, g, isn: sa.seq };
+}
+
+/**
+ * Collects data segments to the guest until `n` bytes came, checking each.
+ * @returns the segments
+ */
+async function recvData(
+  h: Harness,
+  k: Conn,
+  from: number,
+  n: number,
+  ...checks: TcpChecker[]
+): Promise<TcpSeg[]> {
+  const segs: TcpSeg[] = [];
+  let got = 0;
+  while (got < n) {
+    const s = expectTcp(
+      await nextFrame(h, `data ${got} of ${n}`),
+      flagsNoPsh(ACK),
+      seqNum(k.isn + 1 + from + got),
+      ...checks,
+    );
+    assert.ok(s.payload.length > 0, "data segment without data");
+    segs.push(s);
+    got += s.payload.length;
+  }
+  assert.equal(got, n, "bytes sent to the guest");
+  return segs;
+}
+
+function concat(segs: TcpSeg[]): Uint8Array {
+  const out = new Uint8Array(segs.reduce((a, s) => a + s.payload.length, 0));
+  let off = 0;
+  for (const s of segs) {
+    out.set(s.payload, off);
+    off += s.payload.length;
+  }
+  return out;
+}
+
+/* ---------------------------------------------------------------- set-up */
+
+for (const v6 of [false, true]) {
+  tcpTest(
+    `tcpTapHandler() answers a SYN to a host server with a SYN-ACK once connected (${famName(v6)})`,
+    async (h) => {
+      const srv = new HostListener(v6);
+      h.owned.push(srv);
+      const syn: Seg = { ...SYN_TEMPL, ...fam(v6), dport: srv.port, seq: 1000 };
+      inject(h, syn);
+      assert.equal(h.tap.recv(), null, "SYN-ACK before the host connect completed");
+      expectTcp(
+        await nextFrame(h, "SYN-ACK"),
+        flags(SYN | ACK),
+        ackNum(1001),
+        srcAddr(gw(v6), srv.port),
+        dstAddr(guest(v6), syn.sport),
+        optMss(h.c.mtu - (v6 ? 60 : 40)),
+        optWscale(8),
+        windowOpen(),
+        payloadLen(0),
+      );
+      assert.ok(srv.accept() !== null, "the server has the connection");
+    },
+  );
+}
+
+tcpTest("tcpTapHandler() leaves out window scaling when the guest's SYN has none", async (h) => {
+  const srv = new HostListener(false);
+  h.owned.push(srv);
+  inject(h, { ...SYN_TEMPL, dport: srv.port, opts: { mss: 1460 } });
+  expectTcp(await nextFrame(h, "SYN-ACK"), flags(SYN | ACK), optWscale(-1), optMss(h.c.mtu - 40));
+});
+
+tcpTest("tcpTapHandler() holds the SYN-ACK while the host connect is pending", async (h) => {
+  /* backlog 0 and one queued connection: the host drops further SYNs, and
+   * its client retries after about one second */
+  const srv = new HostListener(false, 0);
+  h.owned.push(srv);
+  const filler = HostConn.connect(false, srv.port);
+  h.owned.push(filler);
+  await pumpFor(h, 20);
+  inject(h, { ...SYN_TEMPL, dport: srv.port });
+  await expectNoFrame(h, "accept queue full", 300);
+  assert.ok(srv.accept() !== null, "the queued connection");
+  expectTcp(await nextFrame(h, "SYN-ACK after the retried connect"), flags(SYN | ACK));
+});
+
+for (const v6 of [false, true]) {
+  tcpTest(
+    `tcpTapHandler() resets a SYN to a refused destination at once, acking it (${famName(v6)})`,
+    async (h) => {
+      const port = closedPort(v6);
+      inject(h, { ...SYN_TEMPL, ...fam(v6), dport: port, seq: 5000 });
+      expectTcp(
+        await nextFrame(h, "RST", QUIET_MS * 5),
+        flags(RST | ACK),
+        ackNum(5001),
+        srcAddr(gw(v6), port),
+        dstAddr(guest(v6), SYN_TEMPL.sport),
+      );
+      await pumpFor(h, 10);
+      assert.equal(tcpOpenCount(), 0, "connections left");
+    },
+  );
+}
+
+/* ------------------------------------------------------------ guest to host */
+
+for (const v6 of [false, true]) {
+  tcpTest(
+    `tcpTapHandler() writes guest data to the server byte-exact (${famName(v6)})`,
+    async (h) => {
+      const k = await connEstablished(h, { v6 });
+      const data = random(3000);
+      for (let off = 0; off < data.length; off += 1000) {
+        inject(h, {
+          ...k.g,
+          seq: k.g.seq + off,
+          flags: ACK | PSH,
+          payload: data.slice(off, off + 1000),
+        });
+      }
+      await pumpUntil(h, "data at the server", () => k.peer.poll().receivedLen() >= data.length);
+      assert.deepEqual(k.peer.received(), data);
+    },
+  );
+}
+
+tcpTest("tcpTapHandler() acknowledges a batch of guest segments with one ACK", async (h) => {
+  const k = await connEstablished(h);
+  for (let i = 0; i < 3; i++) {
+    inject(h, { ...k.g, seq: k.g.seq + i * 100, payload: random(100) });
+  }
+  assert.equal(h.tap.recv(), null, "ACK before the end of the batch");
+  h.loop.runOnce(0);
+  const frames = h.tap.drain();
+  assert.equal(frames.length, 1, "frames after the batch");
+  expectTcp(frames[0]!, flags(ACK), ackNum(k.g.seq + 300), seqNum(k.isn + 1), payloadLen(0));
+});
+
+tcpTest(
+  "tcpTapHandler() drops a segment beyond the expected sequence with a duplicate ACK",
+  async (h) => {
+    const k = await connEstablished(h);
+    inject(h, { ...k.g, seq: k.g.seq + 100, payload: random(100) });
+    expectTcp(h.tap.recv(), flags(ACK), ackNum(k.g.seq));
+    await pumpFor(h, QUIET_MS);
+    assert.equal(k.peer.poll().receivedLen(), 0, "bytes written to the server");
+    assert.equal(h.stats.dropped, 1, "segments dropped");
+  },
+);
+
+tcpTest(
+  "tcpTapHandler() acknowledges a retransmitted segment without writing it again",
+  async (h) => {
+    const k = await connEstablished(h);
+    const data = random(100);
+    inject(h, { ...k.g, payload: data });
+    expectTcp(await nextFrame(h, "ACK"), flags(ACK), ackNum(k.g.seq + 100));
+    inject(h, { ...k.g, payload: data });
+    expectTcp(await nextFrame(h, "ACK of the old segment"), flags(ACK), ackNum(k.g.seq + 100));
+    await pumpFor(h, QUIET_MS);
+    assert.deepEqual(k.peer.poll().received(), data);
+  },
+);
+
+tcpTest(
+  "tcpTapHandler() writes only the new part of a segment overlapping acknowledged data",
+  async (h) => {
+    const k = await connEstablished(h);
+    const data = random(300);
+    inject(h, { ...k.g, payload: data.slice(0, 100) });
+    h.loop.runOnce(0);
+    inject(h, { ...k.g, payload: data });
+    expectTcp(h.tap.drain()[0] ?? null, flags(ACK), ackNum(k.g.seq + 100));
+    expectTcp(await nextFrame(h, "ACK of the overlap"), flags(ACK), ackNum(k.g.seq + 300));
+    await pumpUntil(h, "data at the server", () => k.peer.poll().receivedLen() >= 300);
+    await pumpFor(h, QUIET_MS);
+    assert.deepEqual(k.peer.poll().received(), data);
+  },
+);
+
+/* ------------------------------------------------------------ host to guest */
+
+for (const v6 of [false, true]) {
+  tcpTest(
+    `tcpSockHandler() sends server data in segments of at most the guest's MSS (${famName(v6)})`,
+    async (h) => {
+      const k = await connEstablished(h, { v6, opts: { mss: 500 } });
+      const data = random(2000);
+      assert.equal(k.peer.send(data), data.length);
+      const segs = await recvData(
+        h,
+        k,
+        0,
+        data.length,
+        payloadAtMost(500),
+        srcAddr(gw(v6), k.srv.port),
+        dstAddr(guest(v6), k.g.sport),
+        ackNum(k.g.seq),
+      );
+      assert.deepEqual(concat(segs), data);
+    },
+  );
+}
+
+tcpTest("tcpSockHandler() stops at the guest's window and resumes when it opens", async (h) => {
+  const k = await connEstablished(h, { opts: { mss: 500 }, win: 1200 });
+  const data = random(3000);
+  assert.equal(k.peer.send(data), data.length);
+  const first = await recvData(h, k, 0, 1200, payloadAtMost(500));
+  await expectNoFrame(h, "window full");
+  /* all acknowledged, but no room */
+  inject(h, { ...k.g, ack: k.isn + 1 + 1200, win: 0 });
+  await expectNoFrame(h, "zero window");
+  /* a window update */
+  inject(h, { ...k.g, ack: k.isn + 1 + 1200, win: 1800 });
+  const rest = await recvData(h, k, 1200, 1800, payloadAtMost(500));
+  await expectNoFrame(h, "window full again");
+  assert.deepEqual(concat([...first, ...rest]), data);
+});
+
+tcpTest("tcpSockHandler() scales the guest's window by its window scale option", async (h) => {
+  /* window field 300, shift 2: 1200 bytes */
+  const k = await connEstablished(h, { opts: { mss: 500, wscale: 2 }, win: 300 });
+  const data = random(3000);
+  assert.equal(k.peer.send(data), data.length);
+  await recvData(h, k, 0, 1200, payloadAtMost(500));
+  await expectNoFrame(h, "window full");
+});
+
+tcpTest(
+  "tcpTapHandler() resends from the last acknowledged byte after two duplicate ACKs",
+  async (h) => {
+    const k = await connEstablished(h, { opts: { mss: 1000 } });
+    const data = random(3000);
+    assert.equal(k.peer.send(data), data.length);
+    await recvData(h, k, 0, 3000);
+    const ack = { ...k.g, ack: k.isn + 1 + 1000 };
+    inject(h, ack);
+    await expectNoFrame(h, "after a new ACK");
+    inject(h, ack);
+    inject(h, ack);
+    /* at once, not at the retransmission timeout */
+    expectTcp(
+      await nextFrame(h, "data sent again", ACK_TIMEOUT_MS / 4),
+      flagsNoPsh(ACK),
+      seqNum(k.isn + 1 + 1000),
+      payload(data.slice(1000, 2000)),
+    );
+    const rest = await recvData(h, k, 2000, 1000);
+    assert.deepEqual(concat(rest), data.slice(2000));
+    assert.equal(h.stats.retransmits, 1, "retransmissions");
+  },
+);
+
+/* --------------------------------------------------------- close and reset */
+
+tcpTest("tcpTapHandler() shuts down the socket on a FIN from the guest", async (h) => {
+  const k = await connEstablished(h);
+  inject(h, { ...k.g, flags: FIN | ACK });
+  expectTcp(await nextFrame(h, "ACK of the FIN"), flags(ACK), ackNum(k.g.seq + 1));
+  await pumpUntil(h, "end of file at the server", () => k.peer.poll().eof);
+  assert.equal(k.peer.error, 0);
+});
+
+tcpTest("tcpSockHandler() sends a FIN to the guest after all of the server's data", async (h) => {
+  const k = await connEstablished(h, { opts: { mss: 500 }, win: 1000 });
+  const data = random(3000);
+  assert.equal(k.peer.send(data), data.length);
+  k.peer.close();
+  let got = 0;
+  while (got < data.length) {
+    await recvData(h, k, got, 1000);
+    got += 1000;
+    inject(h, { ...k.g, ack: k.isn + 1 + got, win: 1000 });
+  }
+  expectTcp(await nextFrame(h, "FIN"), flags(FIN | ACK), seqNum(k.isn + 1 + 3000), payloadLen(0));
+});
+
+tcpTest(
+  "tcpSockHandler() sends the FIN with the server's last data, not at the guest's ACK",
+  async (h) => {
+    const k = await connEstablished(h);
+    const data = random(30);
+    assert.equal(k.peer.send(data), data.length);
+    k.peer.close();
+    const [seg] = await recvData(h, k, 0, data.length);
+    assert.deepEqual(seg!.payload, data);
+    expectTcp(await nextFrame(h, "FIN"), flags(FIN | ACK), seqNum(k.isn + 1 + 30), payloadLen(0));
+  },
+  /* without SO_PEEK_OFF a peek cannot tell the end of file from data in
+   * flight, and the FIN waits for the guest's ACK */
+  !peekOffTcp(),
+);
+
+tcpTest("tcpTapHandler() closes the connection once both FINs are acknowledged", async (h) => {
+  const k = await connEstablished(h);
+  inject(h, { ...k.g, flags: FIN | ACK });
+  expectTcp(await nextFrame(h, "ACK of the FIN"), flags(ACK), ackNum(k.g.seq + 1));
+  k.peer.close();
+  expectTcp(await nextFrame(h, "FIN"), flags(FIN | ACK), seqNum(k.isn + 1));
+  assert.equal(tcpOpenCount(), 1);
+  inject(h, { ...k.g, seq: k.g.seq + 1, ack: k.isn + 2 });
+  await pumpFor(h, 10);
+  assert.equal(tcpOpenCount(), 0, "connections left");
+  assert.equal(h.stats.closed, 1);
+});
+
+tcpTest("tcpTapHandler() resets the server's connection on an RST from the guest", async (h) => {
+  const k = await connEstablished(h);
+  inject(h, { ...k.g, flags: RST });
+  await pumpUntil(h, "error at the server", () => k.peer.poll().error !== 0 || k.peer.eof);
+  assert.equal(k.peer.error, ERRNO.ECONNRESET);
+  assert.equal(tcpOpenCount(), 0, "connections left");
+});
+
+tcpTest("tcpSockHandler() resets the guest's connection when the server resets", async (h) => {
+  const k = await connEstablished(h);
+  k.peer.reset();
+  expectTcp(await nextFrame(h, "RST"), flags(RST | ACK), seqNum(k.isn + 1), ackNum(k.g.seq));
+  assert.equal(tcpOpenCount(), 0, "connections left");
+});
+
+/* ---------------------------------------------------- no connection, garbage */
+
+for (const v6 of [false, true]) {
+  tcpTest(
+    `tcpTapHandler() answers an ACK for no connection with an RST (${famName(v6)})`,
+    async (h) => {
+      inject(h, { ...SEND_TEMPL, ...fam(v6), sport: 40001, dport: 9, seq: 5000, ack: 7777 });
+      expectTcp(
+        h.tap.recv(),
+        flags(RST),
+        seqNum(7777),
+        srcAddr(gw(v6), 9),
+        dstAddr(guest(v6), 40001),
+      );
+      await expectNoFrame(h, "after the RST");
+      assert.equal(tcpOpenCount(), 0);
+    },
+  );
+}
+
+tcpTest(
+  "tcpTapHandler() answers data without ACK for no connection with an RST acking it",
+  (h) => {
+    inject(h, { ...SEND_TEMPL, dport: 9, seq: 5000, flags: PSH, payload: random(10) });
+    expectTcp(h.tap.recv(), flags(RST | ACK), seqNum(0), ackNum(5010));
+  },
+);
+
+tcpTest("tcpTapHandler() ignores an RST for no connection", async (h) => {
+  inject(h, { ...SEND_TEMPL, dport: 9, flags: RST });
+  await expectNoFrame(h, "after the RST");
+});
+
+const MALFORMED: [string, Partial<Seg>][] = [
+  ["a data offset below 5", { doff: 4 }],
+  ["a data offset beyond the segment", { doff: 15, payload: random(8) }],
+  ["a truncated TCP header", { l4Len: 12 }],
+  ["no TCP header at all", { l4Len: 0 }],
+  ["a SYN with an option of length 0", { flags: SYN, opts: { raw: [2, 0, 0, 0] } }],
+  ["a SYN with an option past the header", { flags: SYN, opts: { mss: 1460, raw: [3, 7, 0] } }],
+];
+
+for (const [what, o] of MALFORMED) {
+  tcpTest(`tcpTapHandler() counts ${what} as malformed and drops it`, async (h) => {
+    const srv = new HostListener(false);
+    h.owned.push(srv);
+    assert.doesNotThrow(() => inject(h, { ...SEND_TEMPL, dport: srv.port, ...o }));
+    assert.equal(h.c.stats.malformed, 1, "malformed count");
+    await expectNoFrame(h, "malformed segment");
+    assert.equal(tcpOpenCount(), 0, "connections");
+    assert.equal(srv.accept(), null, "connection at the server");
+  });
+}
+
+/* ------------------------------------------------------------ inbound (-t) */
+
+for (const v6 of [false, true]) {
+  tcpTest(
+    `tcpListenHandler() turns a host connection into a SYN to the guest, completed by its SYN-ACK (${
+      famName(v6)
+    })`,
+    async (h) => {
+      const port = closedPort(v6);
+      const target = 8080;
+      const spec = fwdSpecNew();
+      spec.mode = "spec";
+      spec.rules.push({
+        addr: v6 ? "::1" : "127.0.0.1",
+        first: port,
+        last: port,
+        to: target,
+        weak: false,
+        scan: false,
+        source: `-t ${port}:${target}`,
+      });
+      const l = tcpListen(
+        spec,
+        { v4: !v6, v6 },
+        false,
+        (fd, i) => h.loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, i),
+      );
+      h.owned.push({ close: () => l.fd.forEach((fd) => libc.symbols.close(fd)) });
+      assert.equal(l.count, 1, "listening sockets");
+      tcpSetListeners(l);
+      const client = HostConn.connect(v6, port);
+      h.owned.push(client);
+      const syn = expectTcp(
+        await nextFrame(h, "SYN to the guest"),
+        flags(SYN),
+        srcAddr(gw(v6), client.port()),
+        dstAddr(guest(v6), target),
+        optMss(h.c.mtu - (v6 ? 60 : 40)),
+        optWscale(8),
+        windowOpen(),
+      );
+      const g: Seg = {
+        ...SYN_TEMPL,
+        ...fam(v6),
+        sport: target,
+        dport: syn.sport,
+        seq: 7000,
+        ack: syn.seq + 1,
+        flags: SYN | ACK,
+      };
+      inject(h, g);
+      expectTcp(
+        await nextFrame(h, "ACK of the SYN-ACK"),
+        flags(ACK),
+        seqNum(syn.seq + 1),
+        ackNum(7001),
+      );
+      const data = random(200);
+      assert.equal(client.send(data), data.length);
+      expectTcp(
+        await nextFrame(h, "client data"),
+        flagsNoPsh(ACK),
+        seqNum(syn.seq + 1),
+        payload(data),
+      );
+    },
+  );
+}
