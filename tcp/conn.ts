@@ -59,6 +59,10 @@ export const SOCK_BLOCKED = 1 << 3;
 export const WND_LIMITED = 1 << 4;
 /** Flag: the guest's SYN asked for window scaling (so do we). */
 export const WS_OK = 1 << 5;
+/** Flag: the last read found the socket empty; only a new epoll edge brings more. */
+export const SOCK_DRAINED = 1 << 6;
+/** Flag: the socket reported end of file (EPOLLRDHUP): a read will find it after the data. */
+export const SOCK_HUP = 1 << 7;
 
 /** Names of the flags, for logs. */
 export const TCP_FLAG_NAMES: readonly string[] = [
@@ -68,6 +72,8 @@ export const TCP_FLAG_NAMES: readonly string[] = [
   "SOCK_BLOCKED",
   "WND_LIMITED",
   "WS_OK",
+  "SOCK_DRAINED",
+  "SOCK_HUP",
 ];
 
 /**

@@ -94,8 +94,10 @@ import {
   ESTABLISHED,
   SOCK_ACCEPTED,
   SOCK_BLOCKED,
+  SOCK_DRAINED,
   SOCK_FIN_RCVD,
   SOCK_FIN_SENT,
+  SOCK_HUP,
   TAP_FIN_ACKED,
   TAP_FIN_RCVD,
   TAP_FIN_SENT,
@@ -1014,7 +1016,12 @@ function ackFromTap(
   /* resend: send again now, not at the next ACK or ACK_TIMEOUT */
   const opened = wnd > conns.wndFromTap[idx]! || acked > 0 || resend;
   conns.wndFromTap[idx] = wnd;
-  if (opened && !(conns.events[idx]! & SOCK_FIN_RCVD && conns.events[idx]! & TAP_FIN_SENT)) {
+  if (resend) conns.flags[idx] = conns.flags[idx]! & ~SOCK_DRAINED;
+  /* more to send only if the last read did not empty the socket */
+  if (
+    opened && !(conns.flags[idx]! & SOCK_DRAINED) &&
+    !(conns.events[idx]! & SOCK_FIN_RCVD && conns.events[idx]! & TAP_FIN_SENT)
+  ) {
     dataFromSock(S, idx, now);
   }
 }
@@ -1142,7 +1149,11 @@ function dataFromSock(S: TcpState, idx: number, now: number): void {
     let n = libc.symbols.recvmsg(fd, msg, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0) {
       const e = errno();
-      if (e === ERRNO.EAGAIN || e === ERRNO.EINTR) return;
+      if (e === ERRNO.EAGAIN) {
+        conns.flags[idx] = conns.flags[idx]! | SOCK_DRAINED;
+        return;
+      }
+      if (e === ERRNO.EINTR) return;
       connRst(S, idx);
       return;
     }
@@ -1217,7 +1228,13 @@ function dataFromSock(S: TcpState, idx: number, now: number): void {
     }
     conns.flags[idx] = (conns.flags[idx]! | ACK_FROM_TAP_DUE) & ~ACK_TO_TAP_DUE;
     conns.tsAct[idx] = now;
-    if (n < want) return; /* socket drained: wait for the next edge */
+    if (n < want) {
+      /* end of file behind the data: read again to find it */
+      if (conns.flags[idx]! & SOCK_HUP) continue;
+      /* socket drained: wait for the next edge */
+      conns.flags[idx] = conns.flags[idx]! | SOCK_DRAINED;
+      return;
+    }
   }
 }
 
@@ -1233,6 +1250,9 @@ function tcpSockHandler(fd: number, idx: number, events: number, now: number): v
   const conns = s.conns;
   if (s.c.flows.state[idx] !== FLOW_STATE_ACTIVE || conns.sock[idx] !== fd) return;
   const ev = conns.events[idx]!;
+  /* remember end of file even before the connection is established: the
+   * edge does not come again */
+  if (events & (EPOLLRDHUP | EPOLLHUP)) conns.flags[idx] = conns.flags[idx]! | SOCK_HUP;
   if (ev & TAP_SYN_RCVD) {
     if (!(ev & TAP_SYN_ACK_SENT) && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
       connectFinish(s, idx, now);
@@ -1248,6 +1268,7 @@ function tcpSockHandler(fd: number, idx: number, events: number, now: number): v
     return;
   }
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    conns.flags[idx] = conns.flags[idx]! & ~SOCK_DRAINED;
     dataFromSock(s, idx, now);
     /* end of file came with the last data, in one edge: read again to find
      * it, or the FIN would wait for the guest's next ACK */
