@@ -9,6 +9,7 @@
  */
 
 import { FlowTable } from "./flow/table.ts";
+import type { NsSync } from "./ns/ns_sync.ts";
 
 /** Per-family addressing that the guest sees. */
 export interface Ip4Ctx {
@@ -94,6 +95,8 @@ export interface Ctx {
   noNdp: boolean;
   /** do not send router advertisements */
   noRa: boolean;
+  /** DNS servers to announce, IPv4 (4 bytes each), for DHCP */
+  dns4: Uint8Array[];
   /** DNS servers to announce, IPv6 (16 bytes each) */
   dns6: Uint8Array[];
   /** DNS search domains to announce */
@@ -109,6 +112,16 @@ export interface Ctx {
   tapHdrLen: number;
   /** the flow table shared by TCP, UDP and ICMP */
   flows: FlowTable;
+  /**
+   * an fd referring to the guest's network namespace (pasta), -1 when none:
+   * sockets that must live there are opened through ns/ns_sync.ts with it
+   */
+  nsFd: number;
+  /**
+   * synchronous channel for sockets and files in the guest's namespace while
+   * the loop runs (splice, -U/-T, `auto` scans), null when none
+   */
+  nsSync: NsSync | null;
 }
 
 /**
@@ -165,6 +178,7 @@ export function ctxNew(flowCapacity = 1023): Ctx {
     },
     noNdp: false,
     noRa: false,
+    dns4: [],
     dns6: [],
     dnsSearch: [],
     stats: {
@@ -179,5 +193,7 @@ export function ctxNew(flowCapacity = 1023): Ctx {
     tapFd: -1,
     tapHdrLen: 12,
     flows: new FlowTable({ capacity: flowCapacity }),
+    nsFd: -1,
+    nsSync: null,
   };
 }

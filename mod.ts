@@ -33,4 +33,5 @@ export { arpHandle } from "./local/arp.ts";
 export { ndpHandle, ndpRouterAdvert } from "./local/ndp.ts";
 export { pcapClose, pcapFrame, pcapOpen } from "./pcap.ts";
 export { FlowTable } from "./flow/table.ts";
+export { NsSync } from "./ns/ns_sync.ts";
 export { main } from "./main.ts";

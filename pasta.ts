@@ -26,6 +26,7 @@ import {
   EPOLL_TYPE_NSQUIT_TIMER,
   EPOLL_TYPE_PIDFD,
   EPOLL_TYPE_TAP_PASTA,
+  EPOLL_TYPE_TIMER,
   EventLoop,
 } from "./loop.ts";
 import { NsThread } from "./ns/ns.ts";
@@ -42,7 +43,14 @@ import type { Upstream } from "./ffi/netlink_io.ts";
 import { nsConfigure } from "./ns/ns_conf.ts";
 import { protoInit } from "./protocols.ts";
 import { dnsConf } from "./fwd/dns.ts";
-import { tcpCloseAll, tcpStatsLine } from "./tcp/tcp.ts";
+import { NsSync } from "./ns/ns_sync.ts";
+import { udpStatsLine } from "./udp/udp.ts";
+import { icmpStatsLine } from "./icmp/icmp.ts";
+import { tcpCloseAll, tcpOpenCount, tcpStatsLine } from "./tcp/tcp.ts";
+import { timerAck, timerCreate, timerSet } from "./ffi/timer.ts";
+
+/** How long orzo waits, after the command exits, for the guest's TCP connections to close. */
+export const EXIT_LINGER_MS = 2000;
 
 /** Default name of the tap when the host has no upstream interface. */
 export const PASTA_DEFAULT_IFNAME = "tap0";
@@ -222,6 +230,11 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
     throw e;
   }
   c.nsFd = nsFd;
+  /* sockets in the guest's namespace while the loop runs (ns/ns_sync.ts) */
+  c.nsSync = await NsSync.start(nsFd).catch((e) => {
+    debug(`No synchronous socket channel to the namespace: ${e instanceof Error ? e.message : e}`);
+    return null;
+  });
   if (target === null) {
     await ns.write("/proc/sys/net/ipv4/ping_group_range", "0 0").catch(() => {
       debug("Cannot set ping_group_range, ICMP requests might fail");
@@ -283,8 +296,19 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
       return;
     }
     const code = reap(child);
-    if (code >= 0) loop.stop(code);
+    if (code < 0) return;
+    /* The guest's kernel may still be sending what the command wrote before
+     * it exited: linger until its connections are closed, for a while */
+    const deadline = performance.now() + EXIT_LINGER_MS;
+    loop.epoll.del(_fd);
+    loop.post.push((now) => {
+      if (tcpOpenCount() === 0 || now >= deadline) loop.stop(code);
+    });
+    timerSet(lingerTimer, 50, 50);
   });
+  const lingerTimer = timerCreate();
+  loop.epoll.add(lingerTimer, EPOLLIN, EPOLL_TYPE_TIMER);
+  loop.on(EPOLL_TYPE_TIMER, (fd) => timerAck(fd));
 
   const stopOn = (sig: Deno.Signal, code: number) => {
     try {
@@ -319,8 +343,11 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
       `router adverts ${st.routerAdverts}; handler failures ${loop.failures}`,
   );
   debug(tcpStatsLine());
+  debug(udpStatsLine());
+  debug(icmpStatsLine());
   tcpCloseAll();
   debug(`fds: ${fdsAtStart} when the loop started, ${fdCount()} at exit`);
+  c.nsSync?.close();
   ns.close();
   pcapClose();
   return code;

@@ -18,9 +18,8 @@ import { tcpInit, tcpSetAuto, tcpSetListeners } from "./tcp/tcp.ts";
 import { TcpAuto } from "./tcp/auto.ts";
 import { tcpListen } from "./tcp/listen.ts";
 import { udpInit } from "./udp/udp.ts";
+import { tcpAutoPorts } from "./tcp/tcp.ts";
 import { icmpInit } from "./icmp/icmp.ts";
-import { NsSync } from "./ns/ns_sync.ts";
-import { debug } from "./log.ts";
 
 /**
  * Starts the L4 modules.
@@ -58,14 +57,7 @@ export async function protoInit(
   }
   /* UDP (-u, -U, splice) and ICMP echo: udp/udp.ts, icmp/icmp.ts */
   if (!conf.noUdp) {
-    let nsSync: NsSync | null = null;
-    if (c.nsFd >= 0) {
-      nsSync = await NsSync.start(c.nsFd).catch((e) => {
-        debug(`No sockets in the namespace for UDP: ${e instanceof Error ? e.message : e}`);
-        return null;
-      });
-    }
-    udpInit(c, loop, conf, { nsSync });
+    udpInit(c, loop, conf, { nsSync: c.nsSync, tcpAutoPortsHost: tcpAutoPorts });
   }
   if (!conf.noIcmp) icmpInit(c, loop);
   await Promise.resolve();

@@ -25,7 +25,7 @@ export function nsWorkerMain(): void {
     {
       __errno_location: { parameters: [], result: "pointer" },
       unshare: { parameters: ["i32"], result: "i32" },
-    gettid: { parameters: [], result: "i32" },
+      gettid: { parameters: [], result: "i32" },
       setns: { parameters: ["i32", "i32"], result: "i32" },
       open: { parameters: ["buffer", "i32", "i32"], result: "i32" },
       close: { parameters: ["i32"], result: "i32" },

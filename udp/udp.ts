@@ -1,0 +1,1187 @@
+/**
+ * udp.ts - UDP between the guest (tap) and host sockets, and between the
+ * host's and the guest's loopback without the tap.
+ *
+ * # Theory of operation
+ *
+ * ## Flows
+ *
+ * UDP has no connections, but most protocols use a connection-like pattern:
+ * a client sends from a port of its choosing to a server's port, and the
+ * server answers with the addresses and ports swapped. Each such exchange is a
+ * flow of type FLOW_TYPE_UDP in the shared flow table (flow/table.ts): the
+ * initiating side is where the first datagram came from, the target side is
+ * where orzo forwards it. A flow lives while datagrams pass: it expires
+ * after UDP_TIMEOUT_MS without traffic, or UDP_TIMEOUT_STREAM_MS once it has
+ * carried datagrams in both directions (the kernel's conntrack timeouts,
+ * which passt follows).
+ *
+ * ## Sockets
+ *
+ * - Reply sockets. When a flow targets a socket (the host, or the guest's
+ *   namespace for spliced flows), orzo opens one datagram socket for it,
+ *   bound to the source port the initiator used when possible (so a remote
+ *   peer sees the guest's port, as with pasta; SO_REUSEADDR lets two flows
+ *   share it) and connected to the target. The connect() makes the kernel
+ *   deliver only that peer's datagrams to it, so its epoll reference names the
+ *   flow side directly and no lookup is needed.
+ * - Listening sockets (udp/listen.ts). -u binds forwarded ports on the host,
+ *   -U the guest's loopback ports; a datagram on one is matched to a flow by
+ *   the flow hash (protocol, interface, addresses, ports), and a new flow is
+ *   made when none matches. The flow keeps a duplicate of the listening
+ *   socket to send replies back from the forwarded port.
+ * - The tap side has no socket: datagrams from the guest are looked up in the
+ *   flow hash by their addresses and ports.
+ *
+ * ## Paths
+ *
+ * - Guest to anywhere: the destination goes through fwdNatFromTap() (the
+ *   gateway reaches the host's loopback, --dns-forward reaches the host's
+ *   resolver, ...). Each datagram is sent with one sendmsg() whose iovec
+ *   points into the tap's frame buffer: no copy.
+ * - Socket to guest: recvmmsg() reads up to UDP_BATCH datagrams straight
+ *   into the payload area of preallocated frames; the UDP, IP and Ethernet
+ *   headers are written in front of each payload and the frame is written to
+ *   the tap with a virtio-net header that asks the guest's kernel to finish
+ *   the checksum (tap/send.ts), or with a full checksum when the tap has no
+ *   such header.
+ * - Socket to socket ("spliced", pasta's loopback bypass): a datagram from
+ *   the host's loopback to a -u port goes to a socket in the guest's
+ *   namespace (opened through ns/ns_sync.ts) that sends it to the guest's
+ *   address over the guest's loopback interface; a datagram from the guest's
+ *   loopback to a -U port goes to the host's loopback. The batch read by
+ *   recvmmsg() is written by one sendmmsg() on the same buffers; the data
+ *   never enters a frame. When no socket can be opened in the namespace the
+ *   flow takes the tap path instead (as with --no-splice).
+ *
+ * ## Per-packet work
+ *
+ * Nothing on these paths allocates: flows are typed-array state indexed by
+ * flow index, the mmsghdr/iovec/sockaddr arrays and the frame buffers are
+ * built once, and pointers are written into iovecs as two 32-bit halves.
+ * Malformed datagrams are dropped and counted; errors are -errno values.
+ *
+ * @module
+ */
+
+import type { Config } from "../conf/config.ts";
+import type { Ctx } from "../ctx.ts";
+import type { EventLoop } from "../loop.ts";
+import { EPOLL_TYPE_UDP, EPOLL_TYPE_UDP_LISTEN } from "../loop.ts";
+import { libc } from "../ffi/libc.ts";
+import { ERRNO, errno, SysError } from "../ffi/errno.ts";
+import { addressOf } from "../ffi/mem.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  EPOLLERR,
+  EPOLLIN,
+  IPPROTO_IPV6,
+  IPPROTO_UDP,
+  IPV6_V6ONLY,
+  MMSGHDR_SIZE,
+  MSG_DONTWAIT,
+  MSG_NOSIGNAL,
+  MSG_TRUNC,
+  SO_ERROR,
+  SO_REUSEADDR,
+  SOCK_CLOEXEC,
+  SOCK_DGRAM,
+  SOCK_NONBLOCK,
+  SOL_SOCKET,
+} from "../ffi/layout.ts";
+import { sockaddrFromInany, sockaddrToInany } from "../ffi/sockaddr.ts";
+import { FLOW_STATE_ACTIVE, FLOW_TYPE_UDP, flowSidx, INISIDE, TGTSIDE } from "../flow/table.ts";
+import {
+  inanyCopy,
+  inanyIs4,
+  inanyIsLinkLocal6,
+  inanyIsLoopback,
+  inanyIsMulticast,
+  inanyIsUnspecified,
+} from "../flow/inany.ts";
+import { PIF_HOST, PIF_NAMES, PIF_SPLICE, PIF_TAP } from "../flow/pif.ts";
+import { fwdGuestAddr, fwdNatFromHost, fwdNatFromTap } from "../fwd/nat.ts";
+import { l4Register } from "../tap/l3.ts";
+import { l2l3Write, pseudoSum, vnetCsumWrite } from "../tap/send.ts";
+import { csumL4v4, csumL4v6 } from "../wire/checksum.ts";
+import { pcapFrame, pcapOn } from "../pcap.ts";
+import { debug, LOG_DEBUG, logLevel } from "../log.ts";
+import type { NsSync } from "../ns/ns_sync.ts";
+import { type SocketFn, udpListen, UdpListeners } from "./listen.ts";
+import { UdpAuto } from "./auto.ts";
+import { diagOpen, diagPorts } from "../fwd/diag.ts";
+import { scanPorts } from "../fwd/scan.ts";
+import type { FwdSpec } from "../conf/ports.ts";
+import { portIsSet } from "../conf/ports.ts";
+
+/** Idle timeout of a flow, ms (conntrack's nf_conntrack_udp_timeout). */
+export const UDP_TIMEOUT_MS = 30_000;
+/** Idle timeout of a flow that saw traffic both ways, ms (nf_conntrack_udp_timeout_stream). */
+export const UDP_TIMEOUT_STREAM_MS = 120_000;
+/** Datagrams read by one recvmmsg(). */
+export const UDP_BATCH = 32;
+/** recvmmsg() rounds per readiness event at most, so other fds get their turn. */
+const UDP_ROUNDS = 4;
+/** Largest UDP payload: over IPv6 (IPv4 sockets never return more than 65507). */
+export const UDP_PAYLOAD_MAX = 65535 - 8;
+/** Largest UDP payload in an IPv4 frame. */
+const UDP_PAYLOAD_MAX4 = 65535 - 20 - 8;
+/** Offset of the payload in a frame slot: room for [tap header][Ethernet][IPv6][UDP]. */
+const PAYLOAD_OFF = 128;
+/** Bytes per frame slot. */
+const SLOT = PAYLOAD_OFF + 65536;
+/** How often the timer walks the flows, ms. */
+const UDP_TIMER_MS = 1000;
+
+/** Direction bits: a datagram came from the initiating / target side. */
+const DIR_FROM_INI = 1;
+const DIR_FROM_TGT = 2;
+
+/** Counters of the UDP module. */
+export interface UdpStats {
+  /** flows created */
+  flowsOpened: number;
+  /** flows ended */
+  flowsClosed: number;
+  /** datagrams from the guest sent to a socket */
+  fromTap: number;
+  /** datagrams written to the guest */
+  toTap: number;
+  /** datagrams forwarded socket to socket (spliced) */
+  spliced: number;
+  /** datagrams dropped: no flow could be made, a send failed, truncated */
+  dropped: number;
+  /** datagrams from the guest dropped as malformed */
+  malformed: number;
+}
+
+/** The module's state, set by udpInit(). */
+interface UdpState {
+  c: Ctx;
+  loop: EventLoop;
+  /** socket of each flow side, -1 when none (the tap side) */
+  sock: Int32Array;
+  /** 1 when sock[sidx] is the flow's own connected socket (in epoll), 0 for a listener's duplicate */
+  own: Uint8Array;
+  /** last traffic, ms */
+  ts: Float64Array;
+  /** DIR_* bits seen */
+  dirs: Uint8Array;
+  listeners: UdpListeners;
+  nsSync: NsSync | null;
+  splice: boolean;
+  lastTimer: number;
+  /** -u auto (scans the guest), null when off */
+  autoIn: UdpAuto | null;
+  /** -U auto (scans the host), null when off */
+  autoOut: UdpAuto | null;
+  stats: UdpStats;
+}
+
+let S: UdpState | null = null;
+
+/* Addresses of the current datagram: [0,16) source, [16,32) destination,
+ * [32,48) target's address, [48,64) our address towards the target. */
+const key = new Uint8Array(64);
+/* Scratch sockaddr for bind/connect at flow set-up. */
+const saTmp = new Uint8Array(28);
+const saLen = new Int32Array(1);
+const saLenBytes = new Uint8Array(saLen.buffer);
+
+/* Frame slots: recvmmsg() reads payloads at PAYLOAD_OFF of each slot. */
+const frames = new Uint8Array(UDP_BATCH * SLOT);
+const framesDv = new DataView(frames.buffer);
+/* Per-slot views starting at the tap header, for IPv4 and IPv6 frames. */
+const views4: Uint8Array<ArrayBuffer>[] = [];
+const views6: Uint8Array<ArrayBuffer>[] = [];
+let hdrRel4 = 0;
+let hdrRel6 = 0;
+
+/* recvmmsg(): one mmsghdr, iovec and source sockaddr per slot. */
+const rmsg = new Uint8Array(UDP_BATCH * MMSGHDR_SIZE);
+const rmsgDv = new DataView(rmsg.buffer);
+const riov = new Uint8Array(UDP_BATCH * 16);
+const rname = new Uint8Array(UDP_BATCH * 32);
+/* Views of each slot's source sockaddr. */
+const rnameViews: Uint8Array[] = [];
+/* sendmmsg() for spliced batches: same payloads, lengths set per batch. */
+const smsg = new Uint8Array(UDP_BATCH * MMSGHDR_SIZE);
+const smsgDv = new DataView(smsg.buffer);
+const siov = new Uint8Array(UDP_BATCH * 16);
+const siovDv = new DataView(siov.buffer);
+const smsgViews: Uint8Array<ArrayBuffer>[] = [];
+/* Destination of spliced datagrams sent on an unconnected socket. */
+const spliceTo = new Uint8Array(28);
+let spliceToAddr = 0;
+/* sendmsg() from the tap: one iovec pointing into the tap's frame buffer. */
+const tmsg = new Uint8Array(56);
+const tmsgDv = new DataView(tmsg.buffer);
+const tiov = new Uint8Array(16);
+const tiovDv = new DataView(tiov.buffer);
+const tapTo = new Uint8Array(28);
+let tapToAddr = 0;
+/* Target of each datagram of a listener's batch (sidx), -1 for none. */
+const batchTo = new Int32Array(UDP_BATCH);
+/* SO_ERROR read-out. */
+const soErr = new Uint8Array(4);
+const soErrLen = new Uint8Array(new Int32Array([4]).buffer);
+
+/* The tap's frame buffer and its address, cached by identity. */
+let lastFrame: Uint8Array | null = null;
+let lastFrameAddr = 0;
+
+/** Address of a buffer as a Number (set-up and cache misses only). */
+function addrNum(buf: Uint8Array<ArrayBuffer>): number {
+  return Number(addressOf(buf));
+}
+
+/** Stores a pointer (a Number below 2^53) as two little-endian 32-bit words. */
+function putPtr(dv: DataView, off: number, addr: number): void {
+  dv.setUint32(off, addr >>> 0, true);
+  dv.setUint32(off + 4, Math.floor(addr / 4294967296) >>> 0, true);
+}
+
+/** Builds the message arrays once. */
+function buffersInit(c: Ctx): void {
+  const framesAddr = addrNum(frames);
+  const riovAddr = addrNum(riov);
+  const rnameAddr = addrNum(rname);
+  const siovAddr = addrNum(siov);
+  const riovDv = new DataView(riov.buffer);
+  for (let i = 0; i < UDP_BATCH; i++) {
+    const payload = framesAddr + i * SLOT + PAYLOAD_OFF;
+    putPtr(riovDv, i * 16, payload);
+    riovDv.setUint32(i * 16 + 8, UDP_PAYLOAD_MAX, true);
+    putPtr(siovDv, i * 16, payload);
+    const m = i * MMSGHDR_SIZE;
+    putPtr(rmsgDv, m, rnameAddr + i * 32);
+    rmsgDv.setUint32(m + 8, 28, true);
+    putPtr(rmsgDv, m + 16, riovAddr + i * 16);
+    rmsgDv.setUint32(m + 24, 1, true);
+    putPtr(smsgDv, m + 16, siovAddr + i * 16);
+    smsgDv.setUint32(m + 24, 1, true);
+    rnameViews.push(rname.subarray(i * 32, i * 32 + 28));
+    smsgViews.push(smsg.subarray(m));
+  }
+  spliceToAddr = addrNum(spliceTo);
+  slotPayloadAddr = framesAddr + PAYLOAD_OFF;
+  tapToAddr = addrNum(tapTo);
+  putPtr(tmsgDv, 16, addrNum(tiov));
+  tmsgDv.setUint32(24, 1, true);
+  const h = c.tapHdrLen;
+  hdrRel4 = PAYLOAD_OFF - 8 - 20 - 14 - h;
+  hdrRel6 = PAYLOAD_OFF - 8 - 40 - 14 - h;
+  views4.length = 0;
+  views6.length = 0;
+  for (let i = 0; i < UDP_BATCH; i++) {
+    views4.push(frames.subarray(i * SLOT + hdrRel4));
+    views6.push(frames.subarray(i * SLOT + hdrRel6));
+  }
+}
+
+/** Calls of each helper made by udpWarmUp(). */
+const WARM_UP_CALLS = 20000;
+
+/**
+ * Runs the helpers of the per-datagram path (flow lookup and its SipHash,
+ * header writing, checksums) enough times for V8 to compile them: a path
+ * used rarely (a ping every 50 ms) otherwise stays in the interpreter, where
+ * one flow lookup costs tens of microseconds. Takes a few milliseconds at
+ * start; touches no socket and no flow.
+ * @param c execution context
+ */
+export function udpWarmUp(c: Ctx): void {
+  const fl = c.flows;
+  const k = new Uint8Array(64);
+  k[10] =
+    k[11] =
+    k[26] =
+    k[27] =
+      0xff;
+  const scratch = new Uint8Array(256);
+  const dv = new DataView(scratch.buffer);
+  for (let i = 0; i < WARM_UP_CALLS; i++) {
+    k[15] = i & 0xff;
+    const v6 = (i & 1) === 1;
+    fl.flowLookup(IPPROTO_UDP, PIF_TAP, k, 16, k, 0, i & 0xffff, (i * 7) & 0xffff);
+    const l4 = l2l3Write(c, scratch, dv, 16, v6, IPPROTO_UDP, k, 0, k, 16, 8 + (i & 63));
+    vnetCsumWrite(scratch, dv, 4, l4, 6, pseudoSum(scratch, 30, v6, IPPROTO_UDP, 8 + (i & 63)));
+    if ((i & 7) === 0) csumL4v4(scratch, 30, 50, 64, IPPROTO_UDP);
+    inanyIs4(k, 0);
+    inanyIsMulticast(k, 16);
+  }
+}
+
+/** Options of {@linkcode udpInit}. */
+export interface UdpInitOptions {
+  /** channel for sockets in the guest's namespace (splice, -U), null when none */
+  nsSync: NsSync | null;
+  /**
+   * TCP ports orzo listens on in the host's namespace besides -t's explicit
+   * ones (-t auto), for -U auto to leave out; null or absent when none
+   */
+  tcpAutoPortsHost?: () => Uint8Array | null;
+}
+
+/** Ports of a spec's explicit (not `auto`) rules, as a bitmap. */
+function staticPorts(spec: FwdSpec): Uint8Array {
+  const m = new Uint8Array(8192);
+  for (const r of spec.rules) {
+    if (r.scan) continue;
+    for (let p = r.first; p <= r.last; p++) {
+      if (!portIsSet(spec.excluded, p)) m[p >> 3] = m[p >> 3]! | (1 << (p & 7));
+    }
+  }
+  return m;
+}
+
+/**
+ * A port scanner for one namespace: sock_diag on `diagFd` when it works,
+ * procfs under `netDir` otherwise.
+ */
+function portScanner(
+  diagFd: number,
+  netDir: string,
+): (udp: boolean, out: Uint8Array, skipLoopback: boolean) => number {
+  let diag = diagFd >= 0;
+  return (udp, out, skipLoopback) => {
+    if (diag) {
+      const n = diagPorts(diagFd, udp, out, skipLoopback);
+      if (n >= 0) return n;
+      debug(`UDP: sock_diag failed (errno ${-n}): scanning ${netDir} instead`);
+      diag = false;
+    }
+    return scanPorts(netDir, udp, out, skipLoopback);
+  };
+}
+
+/**
+ * Ports orzo binds in one namespace: its UDP listeners there, and TCP ports
+ * (a static bitmap, and a live one).
+ */
+function ownPorts(
+  out: Uint8Array,
+  pif: number,
+  tcpStatic: Uint8Array,
+  tcpLive: (() => Uint8Array | null) | undefined,
+): Uint8Array {
+  out.set(tcpStatic);
+  const live = tcpLive?.() ?? null;
+  if (live !== null) { for (let i = 0; i < out.length; i++) out[i] = out[i]! | live[i]!; }
+  const L = S!.listeners;
+  for (let i = 0; i < L.count; i++) {
+    if (L.fd[i]! < 0 || L.pif[i] !== pif) continue;
+    const p = L.port[i]!;
+    out[p >> 3] = out[p >> 3]! | (1 << (p & 7));
+  }
+  return out;
+}
+
+/**
+ * Starts the UDP module: registers the tap handler and the epoll handlers,
+ * opens the -u and -U sockets and starts the flow timer.
+ * @param c execution context (tap and flow table ready)
+ * @param loop the event loop
+ * @param conf the configuration (-u, -U, --no-splice, --freebind)
+ * @param opts the namespace socket channel
+ * @returns the module's counters
+ * @throws SysError when an explicitly forwarded port cannot be bound
+ */
+export function udpInit(
+  c: Ctx,
+  loop: EventLoop,
+  conf: Config,
+  opts: UdpInitOptions,
+): UdpStats {
+  const cap = c.flows.capacity;
+  const stats: UdpStats = {
+    flowsOpened: 0,
+    flowsClosed: 0,
+    fromTap: 0,
+    toTap: 0,
+    spliced: 0,
+    dropped: 0,
+    malformed: 0,
+  };
+  S = {
+    c,
+    loop,
+    sock: new Int32Array(cap * 2).fill(-1),
+    own: new Uint8Array(cap * 2),
+    ts: new Float64Array(cap),
+    dirs: new Uint8Array(cap),
+    listeners: new UdpListeners(),
+    nsSync: opts.nsSync,
+    splice: !conf.noSplice && opts.nsSync !== null,
+    lastTimer: 0,
+    autoIn: null,
+    autoOut: null,
+    stats,
+  };
+  buffersInit(c);
+  udpWarmUp(c);
+  l4Register(IPPROTO_UDP, udpTapHandler);
+  loop.on(EPOLL_TYPE_UDP, udpSockHandler);
+  loop.on(EPOLL_TYPE_UDP_LISTEN, udpListenHandler);
+  loop.post.push(udpTimer);
+
+  const st = S;
+  const onSocket = (fd: number, i: number) => {
+    const r = loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_UDP_LISTEN, i);
+    if (r < 0) throw new SysError("epoll_ctl (UDP listening socket)", -r);
+  };
+  const hostSocket: SocketFn = (d, t, p) => {
+    const fd = libc.symbols.socket(d, t, p);
+    return fd < 0 ? -errno() : fd;
+  };
+  const fams = { v4: c.ip4.enabled, v6: c.ip6.enabled, freebind: conf.freebind };
+  const f1 = udpListen(st.listeners, conf.udp, {
+    ...fams,
+    pif: PIF_HOST,
+    socket: hostSocket,
+    onSocket,
+  });
+  if (f1 !== null) {
+    throw new SysError(`Failed to bind UDP port ${f1.port} (${f1.source})`, f1.errno);
+  }
+  if (conf.udpNs.mode === "spec" || conf.udpNs.mode === "all") {
+    const ns = opts.nsSync;
+    if (ns === null) throw new SysError("UDP forwarding from the namespace (-U)", ERRNO.ENOSYS);
+    const f2 = udpListen(st.listeners, conf.udpNs, {
+      ...fams,
+      freebind: false,
+      pif: PIF_SPLICE,
+      socket: (d, t, p) => ns.socket(d, t, p),
+      onSocket,
+    });
+    if (f2 !== null) {
+      throw new SysError(
+        `Failed to bind UDP port ${f2.port} in the namespace (${f2.source})`,
+        f2.errno,
+      );
+    }
+  }
+  /* pasta's defaults: -u auto and -U auto (udp/auto.ts) */
+  const ns = opts.nsSync;
+  const unlisten = (fd: number) => {
+    loop.epoll.del(fd);
+  };
+  if (ns !== null && ns.tid > 0 && conf.udp.rules.some((r) => r.scan)) {
+    const own = new Uint8Array(8192);
+    const tcpNs = staticPorts(conf.tcpNs);
+    st.autoIn = new UdpAuto({
+      spec: conf.udp,
+      scan: portScanner(
+        diagOpen((d, t, p) => ns.socket(d, t, p)),
+        `/proc/self/task/${ns.tid}/net`,
+      ),
+      skipLoopback: true,
+      listeners: st.listeners,
+      listen: { ...fams, pif: PIF_HOST, socket: hostSocket, onSocket },
+      unlisten,
+      own: () => ownPorts(own, PIF_SPLICE, tcpNs, undefined),
+    });
+    st.autoIn.scan();
+  }
+  if (ns !== null && conf.udpNs.rules.some((r) => r.scan)) {
+    const own = new Uint8Array(8192);
+    const tcpHost = staticPorts(conf.tcp);
+    st.autoOut = new UdpAuto({
+      spec: conf.udpNs,
+      scan: portScanner(diagOpen(), "/proc/self/net"),
+      skipLoopback: false,
+      listeners: st.listeners,
+      listen: {
+        ...fams,
+        freebind: false,
+        pif: PIF_SPLICE,
+        socket: (d, t, p) => ns.socket(d, t, p),
+        onSocket,
+      },
+      unlisten,
+      own: () => ownPorts(own, PIF_HOST, tcpHost, opts.tcpAutoPortsHost),
+    });
+    st.autoOut.scan();
+  }
+  return stats;
+}
+
+/**
+ * The listening sockets (for scanning and tests).
+ * @returns the table, or null before udpInit()
+ */
+export function udpListeners(): UdpListeners | null {
+  return S === null ? null : S.listeners;
+}
+
+/** Reads source and destination of a frame from the guest into key[0..32). */
+function readAddrs(frame: Uint8Array, ipOff: number, v6: boolean): void {
+  if (!v6) {
+    for (let i = 0; i < 10; i++) {
+      key[i] = 0;
+      key[16 + i] = 0;
+    }
+    key[10] =
+      key[11] =
+      key[26] =
+      key[27] =
+        0xff;
+    for (let i = 0; i < 4; i++) {
+      key[12 + i] = frame[ipOff + 12 + i]!;
+      key[28 + i] = frame[ipOff + 16 + i]!;
+    }
+  } else {
+    for (let i = 0; i < 16; i++) {
+      key[i] = frame[ipOff + 8 + i]!;
+      key[16 + i] = frame[ipOff + 24 + i]!;
+    }
+  }
+}
+
+/** Whether an IPv4 inany is the broadcast address of the guest's subnet. */
+function isSubnetBroadcast4(c: Ctx, a: Uint8Array, off: number): boolean {
+  if (!inanyIs4(a, off) || c.ip4.prefixLen >= 31) return false;
+  const m = c.ip4.prefixLen === 0 ? 0 : (0xffffffff << (32 - c.ip4.prefixLen)) >>> 0;
+  const g = c.ip4.addr;
+  const ga = ((g[0]! << 24) | (g[1]! << 16) | (g[2]! << 8) | g[3]!) >>> 0;
+  const x = ((a[off + 12]! << 24) | (a[off + 13]! << 16) | (a[off + 14]! << 8) | a[off + 15]!) >>>
+    0;
+  return ((x & m) >>> 0) === ((ga & m) >>> 0) && ((x | m) >>> 0) === 0xffffffff;
+}
+
+/** Writes the unspecified address of a family as inany at key[off]. */
+function keyAny(off: number, v6: boolean): void {
+  for (let i = 0; i < 16; i++) key[off + i] = 0;
+  if (!v6) key[off + 10] = key[off + 11] = 0xff;
+}
+
+/** Writes the loopback address of a family as inany at key[off]. */
+function keyLoopback(off: number, v6: boolean): void {
+  keyAny(off, v6);
+  if (!v6) key[off + 12] = 127;
+  key[off + 15] = 1;
+}
+
+/** Port bound by the last udpFlowSocket(). */
+let boundPort = 0;
+const one = new Uint8Array(new Int32Array([1]).buffer);
+
+/**
+ * Sets up a flow's own socket (fresh, from the namespace it must live in):
+ * bound to key[bindOff] port bindPort, or to any port when that one is
+ * taken or privileged, and connected to key[connOff] port connPort.
+ * @returns the fd (boundPort set), or -errno (the socket is then closed)
+ */
+function udpFlowSocket(
+  fd: number,
+  v6: boolean,
+  bindOff: number,
+  bindPort: number,
+  connOff: number,
+  connPort: number,
+): number {
+  const lib = libc.symbols;
+  lib.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4);
+  if (v6) lib.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, one, 4);
+  let len = sockaddrFromInany(saTmp, key, bindOff, bindPort, v6);
+  if (lib.bind(fd, saTmp, len) < 0) {
+    const e = errno();
+    if (bindPort === 0 || (e !== ERRNO.EADDRINUSE && e !== ERRNO.EACCES)) {
+      lib.close(fd);
+      return -e;
+    }
+    /* unbound after a failed bind: try again with a port of the kernel's choice */
+    len = sockaddrFromInany(saTmp, key, bindOff, 0, v6);
+    if (lib.bind(fd, saTmp, len) < 0) {
+      const e2 = errno();
+      lib.close(fd);
+      return -e2;
+    }
+  }
+  len = sockaddrFromInany(saTmp, key, connOff, connPort, v6);
+  if (lib.connect(fd, saTmp, len) < 0) {
+    const e = errno();
+    lib.close(fd);
+    return -e;
+  }
+  saLen[0] = 28;
+  if (lib.getsockname(fd, saTmp, saLenBytes) === 0) {
+    boundPort = (saTmp[2]! << 8) | saTmp[3]!;
+  } else boundPort = bindPort;
+  return fd;
+}
+
+/** Logs a new flow at debug level. */
+function flowLog(idx: number, what: string): void {
+  if (logLevel >= LOG_DEBUG) debug(`UDP: ${what}: ${S!.c.flows.flowDescribe(idx, PIF_NAMES)}`);
+}
+
+/** Finishes a new flow's set-up: type, state, epoll, activation. */
+function flowFinish(st: UdpState, idx: number, now: number): boolean {
+  const fl = st.c.flows;
+  const tgt = flowSidx(idx, TGTSIDE);
+  const s = st.sock[tgt]!;
+  if (s >= 0 && st.own[tgt] === 1) {
+    if (st.loop.epoll.add(s, EPOLLIN, EPOLL_TYPE_UDP, tgt) < 0) return false;
+  }
+  st.ts[idx] = now;
+  st.dirs[idx] = 0;
+  fl.flowActivate(idx);
+  st.stats.flowsOpened++;
+  flowLog(idx, "new flow");
+  return true;
+}
+
+/** Abandons a flow being set up, closing what it opened. */
+function flowCancel(st: UdpState, idx: number): void {
+  for (let side = 0; side < 2; side++) {
+    const sidx = flowSidx(idx, side);
+    const s = st.sock[sidx]!;
+    if (s >= 0) {
+      if (st.own[sidx] === 1) st.loop.epoll.del(s);
+      libc.symbols.close(s);
+    }
+    st.sock[sidx] = -1;
+    st.own[sidx] = 0;
+  }
+  st.c.flows.flowAllocCancel(idx);
+}
+
+/**
+ * Makes a flow for a datagram from the guest whose addresses are in
+ * key[0..32).
+ * @returns the sidx of the guest's side, or -1
+ */
+function flowFromTap(st: UdpState, sport: number, dport: number, now: number): number {
+  const c = st.c;
+  const fl = c.flows;
+  if (sport === 0 || dport === 0) return -1;
+  if (inanyIsUnspecified(key, 0) || inanyIsMulticast(key, 0)) return -1;
+  if (
+    inanyIsUnspecified(key, 16) || inanyIsMulticast(key, 16) || isSubnetBroadcast4(c, key, 16)
+  ) {
+    return -1;
+  }
+  const idx = fl.flowAlloc();
+  if (idx < 0) return -1;
+  fl.flowInitiate(idx, PIF_TAP, key, 16, key, 0, dport, sport);
+  inanyCopy(key, 32, key, 16);
+  fwdNatFromTap(c, key, 32, dport);
+  const v6 = !inanyIs4(key, 32);
+  if (inanyIsUnspecified(key, 32) || (v6 && inanyIsLinkLocal6(key, 32))) {
+    fl.flowAllocCancel(idx);
+    return -1;
+  }
+  keyAny(48, v6);
+  const raw = libc.symbols.socket(
+    v6 ? AF_INET6 : AF_INET,
+    SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+    0,
+  );
+  const s = raw < 0 ? -errno() : udpFlowSocket(raw, v6, 48, sport, 32, dport);
+  if (s < 0) {
+    if (logLevel >= LOG_DEBUG) {
+      debug(`UDP: cannot open a socket for a flow from the guest: errno ${-s}`);
+    }
+    fl.flowAllocCancel(idx);
+    return -1;
+  }
+  fl.flowTarget(idx, PIF_HOST, key, 48, key, 32, boundPort, dport);
+  fl.flowSetType(idx, FLOW_TYPE_UDP);
+  const tgt = flowSidx(idx, TGTSIDE);
+  st.sock[tgt] = s;
+  st.own[tgt] = 1;
+  if (!fl.flowHashInsert(flowSidx(idx, INISIDE)) || !flowFinish(st, idx, now)) {
+    flowCancel(st, idx);
+    return -1;
+  }
+  return flowSidx(idx, INISIDE);
+}
+
+/**
+ * Makes a flow for a datagram that arrived on listening socket l, from the
+ * address in key[0..16) and port sport.
+ * @returns the sidx of the initiating side, or -1
+ */
+function flowFromListener(st: UdpState, l: number, sport: number, now: number): number {
+  const c = st.c;
+  const fl = c.flows;
+  const L = st.listeners;
+  if (sport === 0 || inanyIsUnspecified(key, 0) || inanyIsMulticast(key, 0)) return -1;
+  const pif = L.pif[l]!;
+  const lport = L.port[l]!;
+  const eport = L.target[l]!;
+  const v6 = !inanyIs4(key, 0);
+  const idx = fl.flowAlloc();
+  if (idx < 0) return -1;
+  fl.flowInitiate(idx, pif, L.addr, l * 16, key, 0, lport, sport);
+  const tgt = flowSidx(idx, TGTSIDE);
+  let targetSet = false;
+  if (pif === PIF_SPLICE) {
+    /* the guest's loopback to the host's: keep the loopback address and port */
+    if (!inanyIsLoopback(key, 0)) {
+      fl.flowAllocCancel(idx);
+      return -1;
+    }
+    keyLoopback(32, v6);
+    inanyCopy(key, 48, key, 0);
+    const raw = libc.symbols.socket(
+      v6 ? AF_INET6 : AF_INET,
+      SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+      0,
+    );
+    const s = raw < 0 ? -errno() : udpFlowSocket(raw, v6, 48, sport, 32, eport);
+    if (s < 0) {
+      fl.flowAllocCancel(idx);
+      return -1;
+    }
+    fl.flowTarget(idx, PIF_HOST, key, 48, key, 32, boundPort, eport);
+    st.sock[tgt] = s;
+    st.own[tgt] = 1;
+    targetSet = true;
+  } else if (st.splice && inanyIsLoopback(key, 0)) {
+    /* the host's loopback to the guest's address, over the guest's loopback */
+    const seen = v6 ? c.ip6.addrSeen : c.ip4.addrSeen;
+    let zero = true;
+    for (let i = 0; i < seen.length; i++) if (seen[i] !== 0) zero = false;
+    if (!zero && (v6 ? c.ip6.enabled : c.ip4.enabled)) {
+      if (!inanyIsUnspecified(L.toAddr, l * 16)) inanyCopy(key, 32, L.toAddr, l * 16);
+      else fwdGuestAddr(c, v6, key, 32);
+      keyAny(48, v6);
+      const raw = st.nsSync!.socket(
+        v6 ? AF_INET6 : AF_INET,
+        SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+        0,
+      );
+      const s = raw < 0 ? raw : udpFlowSocket(raw, v6, 48, sport, 32, eport);
+      if (s >= 0) {
+        fl.flowTarget(idx, PIF_SPLICE, key, 48, key, 32, boundPort, eport);
+        st.sock[tgt] = s;
+        st.own[tgt] = 1;
+        targetSet = true;
+      } else if (logLevel >= LOG_DEBUG) {
+        debug(`UDP: no socket in the namespace (errno ${-s}): using the tap`);
+      }
+    }
+  }
+  if (!targetSet) {
+    /* to the guest over the tap, from the source as the guest sees it */
+    inanyCopy(key, 48, key, 0);
+    fwdNatFromHost(c, key, 48);
+    if (!inanyIsUnspecified(L.toAddr, l * 16)) inanyCopy(key, 32, L.toAddr, l * 16);
+    else if (v6 && inanyIsLinkLocal6(key, 48) && !isZero(c.ip6.addrLinkLocalSeen)) {
+      inanyCopy(key, 32, c.ip6.addrLinkLocalSeen, 0);
+    } else fwdGuestAddr(c, v6, key, 32);
+    if ((v6 && !c.ip6.enabled) || (!v6 && !c.ip4.enabled) || inanyIsUnspecified(key, 32)) {
+      fl.flowAllocCancel(idx);
+      return -1;
+    }
+    fl.flowTarget(idx, PIF_TAP, key, 48, key, 32, sport, eport);
+  }
+  fl.flowSetType(idx, FLOW_TYPE_UDP);
+  /* replies leave from the forwarded port: keep a duplicate of the listener */
+  const ini = flowSidx(idx, INISIDE);
+  const dup = libc.symbols.fcntl(L.fd[l]!, 1030, /* F_DUPFD_CLOEXEC */ 0);
+  if (dup < 0) {
+    flowCancel(st, idx);
+    return -1;
+  }
+  st.sock[ini] = dup;
+  st.own[ini] = 0;
+  if (!fl.flowHashInsert(ini)) {
+    flowCancel(st, idx);
+    return -1;
+  }
+  if (fl.pif[tgt] === PIF_TAP && !fl.flowHashInsert(tgt)) {
+    flowCancel(st, idx);
+    return -1;
+  }
+  if (!flowFinish(st, idx, now)) {
+    flowCancel(st, idx);
+    return -1;
+  }
+  return ini;
+}
+
+function isZero(a: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Ends a flow: closes its sockets and frees its entry.
+ * @param idx flow index (an ACTIVE UDP flow)
+ */
+function udpFlowClose(st: UdpState, idx: number): void {
+  for (let side = 0; side < 2; side++) {
+    const sidx = flowSidx(idx, side);
+    const s = st.sock[sidx]!;
+    if (s >= 0) {
+      if (st.own[sidx] === 1) st.loop.epoll.del(s);
+      libc.symbols.close(s);
+    }
+    st.sock[sidx] = -1;
+    st.own[sidx] = 0;
+  }
+  st.c.flows.flowFree(idx);
+  st.stats.flowsClosed++;
+}
+
+/**
+ * Tap handler for UDP (registered with l4Register): forwards one datagram
+ * from the guest to its flow's socket, making the flow when needed.
+ * @param c execution context
+ * @param v6 IPv6 frame
+ * @param frame buffer holding the frame
+ * @param dv DataView over `frame`'s buffer
+ * @param ipOff offset of the IP header
+ * @param l4Off offset of the UDP header
+ * @param l4Len bytes from the UDP header to the end of the IP payload
+ * @param now monotonic time, ms
+ */
+export function udpTapHandler(
+  c: Ctx,
+  v6: boolean,
+  frame: Uint8Array,
+  dv: DataView,
+  ipOff: number,
+  l4Off: number,
+  l4Len: number,
+  now: number,
+): void {
+  const st = S!;
+  if (l4Len < 8) {
+    st.stats.malformed++;
+    c.stats.malformed++;
+    return;
+  }
+  const ulen = dv.getUint16(l4Off + 4);
+  if (ulen < 8 || ulen > l4Len) {
+    st.stats.malformed++;
+    c.stats.malformed++;
+    return;
+  }
+  const sport = dv.getUint16(l4Off);
+  const dport = dv.getUint16(l4Off + 2);
+  readAddrs(frame, ipOff, v6);
+  const fl = c.flows;
+  let sidx = fl.flowLookup(IPPROTO_UDP, PIF_TAP, key, 16, key, 0, dport, sport);
+  if (sidx < 0) {
+    sidx = flowFromTap(st, sport, dport, now);
+    if (sidx < 0) {
+      st.stats.dropped++;
+      return;
+    }
+  }
+  const idx = sidx >> 1;
+  st.ts[idx] = now;
+  st.dirs[idx]! |= (sidx & 1) === INISIDE ? DIR_FROM_INI : DIR_FROM_TGT;
+  const to = sidx ^ 1;
+  const s = st.sock[to]!;
+  if (s < 0) {
+    st.stats.dropped++;
+    return;
+  }
+  if (frame !== lastFrame) {
+    lastFrame = frame;
+    lastFrameAddr = Number(addressOf(frame as Uint8Array<ArrayBuffer>));
+  }
+  putPtr(tiovDv, 0, lastFrameAddr + l4Off + 8);
+  tiovDv.setUint32(8, ulen - 8, true);
+  tiovDv.setUint32(12, 0, true);
+  if (st.own[to] === 1) {
+    tmsgDv.setUint32(0, 0, true);
+    tmsgDv.setUint32(4, 0, true);
+    tmsgDv.setUint32(8, 0, true);
+  } else {
+    const v6to = !inanyIs4(fl.raddr, to * 16);
+    const len = sockaddrFromInany(tapTo, fl.raddr, to * 16, fl.rport[to]!, v6to);
+    putPtr(tmsgDv, 0, tapToAddr);
+    tmsgDv.setUint32(8, len, true);
+  }
+  const n = libc.symbols.sendmsg(s, tmsg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n < 0) st.stats.dropped++;
+  else st.stats.fromTap++;
+}
+
+/**
+ * Reads a batch of datagrams from a socket into the frame slots.
+ * @returns the number read (0 when none or on error)
+ */
+function recvBatch(fd: number): number {
+  for (let i = 0; i < UDP_BATCH; i++) {
+    const m = i * MMSGHDR_SIZE;
+    rmsgDv.setUint32(m + 8, 28, true);
+    rmsgDv.setInt32(m + 48, 0, true);
+  }
+  const n = libc.symbols.recvmmsg(fd, rmsg, UDP_BATCH, MSG_DONTWAIT, null);
+  return n < 0 ? 0 : n;
+}
+
+/** Clears a pending socket error (ICMP unreachable and the like). */
+function sockErrClear(fd: number): void {
+  soErrLen[0] = 4;
+  libc.symbols.getsockopt(fd, SOL_SOCKET, SO_ERROR, soErr, soErrLen);
+}
+
+/**
+ * Writes datagram i of the batch to the guest, for flow side `to` (on the
+ * tap).
+ */
+function tapSendSlot(st: UdpState, i: number, to: number): void {
+  const c = st.c;
+  const m = i * MMSGHDR_SIZE;
+  const len = rmsgDv.getUint32(m + 56, true);
+  if ((rmsgDv.getInt32(m + 48, true) & MSG_TRUNC) !== 0) {
+    st.stats.dropped++;
+    return;
+  }
+  const fl = c.flows;
+  const a = to * 16;
+  const v6 = !inanyIs4(fl.laddr, a);
+  if (!v6 && len > UDP_PAYLOAD_MAX4) {
+    st.stats.dropped++;
+    return;
+  }
+  const base = i * SLOT;
+  const udp = base + PAYLOAD_OFF - 8;
+  const ip = udp - (v6 ? 40 : 20);
+  const eth = ip - 14;
+  const l4len = len + 8;
+  l2l3Write(c, frames, framesDv, eth, v6, IPPROTO_UDP, fl.laddr, a, fl.raddr, a, l4len);
+  framesDv.setUint16(udp, fl.lport[to]!);
+  framesDv.setUint16(udp + 2, fl.rport[to]!);
+  framesDv.setUint16(udp + 4, l4len);
+  const hdrLen = c.tapHdrLen;
+  const hdr = eth - hdrLen;
+  if (hdrLen === 12) {
+    vnetCsumWrite(frames, framesDv, hdr, udp, 6, pseudoSum(frames, ip, v6, IPPROTO_UDP, l4len));
+  } else {
+    framesDv.setUint16(udp + 6, 0);
+    let sum = v6
+      ? csumL4v6(frames, ip, udp, l4len, IPPROTO_UDP)
+      : csumL4v4(frames, ip, udp, l4len, IPPROTO_UDP);
+    if (sum === 0) sum = 0xffff;
+    framesDv.setUint16(udp + 6, sum);
+    if (hdrLen === 4) framesDv.setUint32(hdr, udp - eth + l4len);
+  }
+  const frameLen = udp - eth + l4len;
+  if (pcapOn) pcapFrame(frames, eth, frameLen);
+  const view = v6 ? views6[i]! : views4[i]!;
+  const n = libc.symbols.write(c.tapFd, view, frameLen + hdrLen);
+  if (n < 0) {
+    st.stats.dropped++;
+    return;
+  }
+  c.stats.framesOut++;
+  st.stats.toTap++;
+}
+
+/**
+ * Sends datagrams start..start+n-1 of the batch to flow side `to` (a socket)
+ * with one sendmmsg().
+ */
+function spliceSend(st: UdpState, start: number, n: number, to: number): void {
+  const s = st.sock[to]!;
+  if (s < 0) {
+    st.stats.dropped += n;
+    return;
+  }
+  let nameAddr = 0;
+  let nameLen = 0;
+  if (st.own[to] !== 1) {
+    const fl = st.c.flows;
+    const v6 = !inanyIs4(fl.raddr, to * 16);
+    nameLen = sockaddrFromInany(spliceTo, fl.raddr, to * 16, fl.rport[to]!, v6);
+    nameAddr = spliceToAddr;
+  }
+  let count = 0;
+  for (let i = start; i < start + n; i++) {
+    const m = i * MMSGHDR_SIZE;
+    if ((rmsgDv.getInt32(m + 48, true) & MSG_TRUNC) !== 0) continue;
+    /* compact: entry start+count sends slot i */
+    const j = start + count;
+    const e = j * MMSGHDR_SIZE;
+    siovDv.setUint32(j * 16 + 8, rmsgDv.getUint32(m + 56, true), true);
+    /* the iovec of entry j must point at slot i's payload */
+    putPtr(siovDv, j * 16, slotPayloadAddr + i * SLOT);
+    putPtr(smsgDv, e, nameAddr);
+    smsgDv.setUint32(e + 8, nameLen, true);
+    count++;
+  }
+  if (count === 0) return;
+  const r = libc.symbols.sendmmsg(s, smsgViews[start]!, count, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (r < 0) st.stats.dropped += count;
+  else {
+    st.stats.spliced += r;
+    st.stats.dropped += count - r;
+  }
+  st.stats.dropped += n - count;
+}
+
+/* Address of slot 0's payload, set at init. */
+let slotPayloadAddr = 0;
+
+/** Forwards datagrams start..start+n-1 of the batch to flow side `to`. */
+function forward(st: UdpState, start: number, n: number, to: number): void {
+  if (st.c.flows.pif[to] === PIF_TAP) {
+    for (let i = start; i < start + n; i++) tapSendSlot(st, i, to);
+  } else spliceSend(st, start, n, to);
+}
+
+/**
+ * Epoll handler for a flow's own socket: datagrams from the target go to
+ * the initiating side.
+ * @param fd the socket
+ * @param sidx the flow side the socket belongs to
+ * @param events EPOLL* mask
+ * @param now monotonic time, ms
+ */
+export function udpSockHandler(fd: number, sidx: number, events: number, now: number): void {
+  const st = S!;
+  const idx = sidx >> 1;
+  const fl = st.c.flows;
+  if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_UDP) return;
+  if (st.sock[sidx] !== fd) return;
+  if ((events & EPOLLERR) !== 0) sockErrClear(fd);
+  if ((events & EPOLLIN) === 0) return;
+  const to = sidx ^ 1;
+  for (let round = 0; round < UDP_ROUNDS; round++) {
+    const n = recvBatch(fd);
+    if (n === 0) return;
+    st.ts[idx] = now;
+    st.dirs[idx]! |= (sidx & 1) === INISIDE ? DIR_FROM_INI : DIR_FROM_TGT;
+    forward(st, 0, n, to);
+    if (n < UDP_BATCH) return;
+  }
+}
+
+/**
+ * Epoll handler for a listening socket: each datagram is matched to a flow
+ * (made when new), then runs of datagrams for the same flow are forwarded
+ * together.
+ * @param fd the socket
+ * @param l its index in the listener table
+ * @param events EPOLL* mask
+ * @param now monotonic time, ms
+ */
+export function udpListenHandler(fd: number, l: number, events: number, now: number): void {
+  const st = S!;
+  const L = st.listeners;
+  if (l >= L.count || L.fd[l] !== fd) return;
+  if ((events & EPOLLERR) !== 0) sockErrClear(fd);
+  if ((events & EPOLLIN) === 0) return;
+  const fl = st.c.flows;
+  const pif = L.pif[l]!;
+  const lport = L.port[l]!;
+  for (let round = 0; round < UDP_ROUNDS; round++) {
+    const n = recvBatch(fd);
+    if (n === 0) return;
+    for (let i = 0; i < n; i++) {
+      const sport = sockaddrToInany(rnameViews[i]!, key, 0);
+      let sidx = -1;
+      if (sport >= 0) {
+        sidx = fl.flowLookup(IPPROTO_UDP, pif, L.addr, l * 16, key, 0, lport, sport);
+        if (sidx < 0) sidx = flowFromListener(st, l, sport, now);
+      }
+      if (sidx < 0) {
+        batchTo[i] = -1;
+        continue;
+      }
+      const idx = sidx >> 1;
+      st.ts[idx] = now;
+      st.dirs[idx]! |= (sidx & 1) === INISIDE ? DIR_FROM_INI : DIR_FROM_TGT;
+      batchTo[i] = sidx ^ 1;
+    }
+    let i = 0;
+    while (i < n) {
+      const to = batchTo[i]!;
+      let j = i + 1;
+      while (j < n && batchTo[j] === to) j++;
+      if (to < 0) st.stats.dropped += j - i;
+      else forward(st, i, j - i, to);
+      i = j;
+    }
+    if (n < UDP_BATCH) return;
+  }
+}
+
+/**
+ * Post-batch hook: at most once per UDP_TIMER_MS, ends flows idle for longer
+ * than their timeout.
+ * @param now monotonic time, ms
+ */
+export function udpTimer(now: number): void {
+  const st = S!;
+  if (now - st.lastTimer < UDP_TIMER_MS) return;
+  st.lastTimer = now;
+  const fl = st.c.flows;
+  const end = fl.maxUsed;
+  for (let idx = 0; idx < end; idx++) {
+    if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_UDP) continue;
+    const limit = st.dirs[idx] === (DIR_FROM_INI | DIR_FROM_TGT)
+      ? UDP_TIMEOUT_STREAM_MS
+      : UDP_TIMEOUT_MS;
+    if (now - st.ts[idx]! > limit) {
+      flowLog(idx, "timeout");
+      udpFlowClose(st, idx);
+    }
+  }
+  if (st.autoIn !== null && !st.autoIn.scan()) {
+    debug("UDP: cannot read the guest's ports any more: automatic forwarding stops");
+    st.autoIn = null;
+  }
+  st.autoOut?.scan();
+}
+
+/**
+ * Ends every UDP flow and closes the listening sockets (at exit, and in
+ * tests).
+ */
+export function udpCloseAll(): void {
+  const st = S;
+  if (st === null) return;
+  const fl = st.c.flows;
+  for (let idx = 0; idx < fl.maxUsed; idx++) {
+    if (fl.state[idx] === FLOW_STATE_ACTIVE && fl.type[idx] === FLOW_TYPE_UDP) {
+      udpFlowClose(st, idx);
+    }
+  }
+  st.autoIn?.close();
+  st.autoOut?.close();
+  const L = st.listeners;
+  for (let i = 0; i < L.count; i++) {
+    if (L.fd[i]! >= 0) {
+      st.loop.epoll.del(L.fd[i]!);
+      libc.symbols.close(L.fd[i]!);
+      L.fd[i] = -1;
+    }
+  }
+}
+
+/**
+ * One line of counters for the debug log at exit.
+ * @returns the text
+ */
+export function udpStatsLine(): string {
+  const s = S?.stats;
+  if (s === undefined) return "udp: off";
+  return `udp: flows ${s.flowsOpened} opened, ${s.flowsClosed} closed; datagrams from tap ${s.fromTap}, ` +
+    `to tap ${s.toTap}, spliced ${s.spliced}, dropped ${s.dropped}, malformed ${s.malformed}`;
+}
+
+/**
+ * Number of active UDP flows (tests).
+ * @returns the count
+ */
+export function udpFlowCount(): number {
+  const st = S;
+  if (st === null) return 0;
+  const fl = st.c.flows;
+  let n = 0;
+  for (let idx = 0; idx < fl.maxUsed; idx++) {
+    if (fl.state[idx] === FLOW_STATE_ACTIVE && fl.type[idx] === FLOW_TYPE_UDP) n++;
+  }
+  return n;
+}
