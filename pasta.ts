@@ -47,6 +47,7 @@ import { NsSync } from "./ns/ns_sync.ts";
 import { udpStatsLine } from "./udp/udp.ts";
 import { icmpStatsLine } from "./icmp/icmp.ts";
 import { tcpCloseAll, tcpOpenCount, tcpStatsLine } from "./tcp/tcp.ts";
+import { spliceCloseAll, spliceStatsLine } from "./tcp/splice.ts";
 import { timerAck, timerCreate, timerSet } from "./ffi/timer.ts";
 
 /** How long orzo waits, after the command exits, for the guest's TCP connections to close. */
@@ -345,7 +346,9 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   debug(tcpStatsLine());
   debug(udpStatsLine());
   debug(icmpStatsLine());
+  debug(spliceStatsLine());
   tcpCloseAll();
+  spliceCloseAll();
   debug(`fds: ${fdsAtStart} when the loop started, ${fdCount()} at exit`);
   c.nsSync?.close();
   ns.close();

@@ -14,12 +14,33 @@ import type { EventLoop } from "./loop.ts";
 import type { NsThread } from "./ns/ns.ts";
 import { EPOLL_TYPE_TCP_LISTEN } from "./loop.ts";
 import { EPOLLIN } from "./ffi/layout.ts";
-import { tcpInit, tcpSetAuto, tcpSetListeners } from "./tcp/tcp.ts";
+import { tcpAutoPorts, tcpInit, tcpSetAuto, tcpSetListeners, tcpSetSplice } from "./tcp/tcp.ts";
+import { spliceInit } from "./tcp/splice.ts";
+import { TcpNsListeners } from "./tcp/listen_ns.ts";
+import { diagOpen, diagPorts } from "./fwd/diag.ts";
+import { scanPorts } from "./fwd/scan.ts";
 import { TcpAuto } from "./tcp/auto.ts";
 import { tcpListen } from "./tcp/listen.ts";
 import { udpInit } from "./udp/udp.ts";
-import { tcpAutoPorts } from "./tcp/tcp.ts";
 import { icmpInit } from "./icmp/icmp.ts";
+
+/**
+ * A reader of the guest's listening TCP ports (not loopback-only ones):
+ * sock_diag through a socket in the guest's namespace, else its procfs.
+ */
+function guestPorts(c: Ctx, netDir: string): (out: Uint8Array) => number {
+  const nsSync = c.nsSync;
+  const fd = nsSync === null ? -1 : diagOpen((d, t, p) => nsSync.socket(d, t, p));
+  if (fd >= 0) return (out) => diagPorts(fd, false, out, true);
+  return (out) => scanPorts(netDir, false, out, true);
+}
+
+/** A reader of the host's listening TCP ports (sock_diag, else procfs). */
+function hostPorts(): (out: Uint8Array) => number {
+  const fd = diagOpen();
+  if (fd >= 0) return (out) => diagPorts(fd, false, out, false);
+  return (out) => scanPorts("/proc/self/net", false, out, false);
+}
 
 /**
  * Starts the L4 modules.
@@ -43,16 +64,44 @@ export async function protoInit(
       (fd, index) => loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, index),
     );
     tcpSetListeners(l);
+    const families = { v4: c.ip4.enabled, v6: c.ip6.enabled };
+    const addListener = (fd: number, data: number) =>
+      loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, data);
     if (conf.tcp.rules.some((r) => r.scan)) {
       const tid = await ns.tid();
       tcpSetAuto(
-        new TcpAuto(
-          conf.tcp,
-          `/proc/self/task/${tid}/net`,
-          { v4: c.ip4.enabled, v6: c.ip6.enabled },
-          (fd, data) => loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, data),
-        ),
+        new TcpAuto(conf.tcp, guestPorts(c, `/proc/self/task/${tid}/net`), families, addListener),
       );
+    }
+    /* the splice path: -T on the guest's loopback, host loopback clients of -t */
+    const nsSync = c.nsSync;
+    if (nsSync !== null && !conf.noSplice) {
+      spliceInit(c, loop, (d, t) => nsSync.socket(d, t));
+      let nsl: TcpNsListeners | null = null;
+      if (conf.tcpNs.mode !== "none") {
+        const staticPorts = new Uint8Array(8192);
+        for (let i = 0; i < l.count; i++) {
+          const p = l.port[i]!;
+          staticPorts[p >> 3] = staticPorts[p >> 3]! | (1 << (p & 7));
+        }
+        const exclude = () => {
+          const auto = tcpAutoPorts();
+          if (auto === null) return staticPorts;
+          const out = new Uint8Array(8192);
+          for (let i = 0; i < 8192; i++) out[i] = staticPorts[i]! | auto[i]!;
+          return out;
+        };
+        nsl = new TcpNsListeners(
+          conf.tcpNs,
+          (d, t) => nsSync.socket(d, t),
+          families,
+          addListener,
+          exclude,
+          hostPorts(),
+        );
+        nsl.start();
+      }
+      tcpSetSplice(nsl, true);
     }
   }
   /* UDP (-u, -U, splice) and ICMP echo: udp/udp.ts, icmp/icmp.ts */

@@ -38,7 +38,7 @@ export const NOT_BUILT: ReadonlySet<string> = new Set([
  * Port forwarding options (canonical long names) whose protocol and direction
  * is not built yet; each protocol's engineer removes its own.
  */
-export const FWD_NOT_BUILT: ReadonlySet<string> = new Set(["tcp-ns"]);
+export const FWD_NOT_BUILT: ReadonlySet<string> = new Set([]);
 
 function forwards(spec: FwdSpec): boolean {
   return spec.mode !== "none" && spec.mode !== "auto";

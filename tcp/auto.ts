@@ -1,8 +1,8 @@
 /**
  * auto.ts - automatic inbound forwarding (`-t auto`, pasta's default).
  *
- * About once a second the guest's listening TCP ports are read from its
- * namespace's procfs (fwd/scan.ts); for each one that the auto rules allow,
+ * About once a second the guest's listening TCP ports are listed (over
+ * sock_diag, fwd/diag.ts, or from procfs as a fallback); for each one that the auto rules allow,
  * orzo listens on the same port on the host (any address, IPv4 and IPv6),
  * and stops listening once the guest does. A port the host already uses is
  * skipped, and tried again at the next scan. Listeners opened here carry
@@ -14,7 +14,6 @@
 import type { FwdSpec } from "../conf/ports.ts";
 import { portIsSet } from "../conf/ports.ts";
 import { libc } from "../ffi/libc.ts";
-import { scanPorts } from "../fwd/scan.ts";
 import { listenOn } from "./listen.ts";
 import { debug } from "../log.ts";
 
@@ -27,7 +26,7 @@ export class TcpAuto {
   readonly fd = new Int32Array(65536 * 2).fill(-1);
   readonly #allowed = new Uint8Array(8192);
   readonly #bound = new Uint8Array(8192);
-  readonly #netDir: string;
+  readonly #read: (out: Uint8Array) => number;
   readonly #families: { v4: boolean; v6: boolean };
   readonly #add: (fd: number, data: number) => void;
   /** destination port = (port + delta[port]) & 0xffff */
@@ -35,13 +34,14 @@ export class TcpAuto {
 
   /**
    * @param spec the -t spec (its rules with `scan` set are used)
-   * @param netDir the guest's procfs net directory (/proc/self/task/TID/net)
+   * @param read fills a bitmap with the guest's listening TCP ports (not
+   *   loopback-only ones); returns the count, or a negative number on failure
    * @param families enabled families
    * @param add called with each new listening fd and its epoll data
    */
   constructor(
     spec: FwdSpec,
-    netDir: string,
+    read: (out: Uint8Array) => number,
     families: { v4: boolean; v6: boolean },
     add: (fd: number, data: number) => void,
   ) {
@@ -53,7 +53,7 @@ export class TcpAuto {
       }
     }
     this.delta = spec.delta;
-    this.#netDir = netDir;
+    this.#read = read;
     this.#families = families;
     this.#add = add;
   }
@@ -77,7 +77,7 @@ export class TcpAuto {
    * @returns false when the guest's namespace can no longer be read
    */
   scan(): boolean {
-    if (scanPorts(this.#netDir, false, this.#bound, true) < 0) return false;
+    if (this.#read(this.#bound) < 0) return false;
     for (let byte = 0; byte < 8192; byte++) {
       const want = this.#bound[byte]! & this.#allowed[byte]!;
       for (let bit = 0; bit < 8; bit++) {

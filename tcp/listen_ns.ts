@@ -5,7 +5,7 @@
  * (127.0.0.1 and ::1, in the guest's namespace) and splices accepted
  * connections to the same port (or the translated one) on the host's
  * loopback (splice.ts). With `auto` (pasta's default) the ports are those
- * the host listens on, read from the host's procfs about once a second;
+ * the host listens on, listed about once a second;
  * ports that orzo itself forwards inbound (-t) are left out, so that the two
  * directions never chase each other.
  *
@@ -30,7 +30,6 @@ import {
   SOL_SOCKET,
 } from "../ffi/layout.ts";
 import { sockaddrFromInany } from "../ffi/sockaddr.ts";
-import { scanPorts } from "../fwd/scan.ts";
 import { debug } from "../log.ts";
 import type { NsSocketFn } from "./splice.ts";
 
@@ -52,6 +51,7 @@ export class TcpNsListeners {
   readonly #families: { v4: boolean; v6: boolean };
   readonly #add: (fd: number, data: number) => void;
   readonly #exclude: () => Uint8Array | null;
+  readonly #read: (out: Uint8Array) => number;
 
   /**
    * @param spec the -T spec
@@ -59,6 +59,8 @@ export class TcpNsListeners {
    * @param families enabled families
    * @param add called with each new listening fd and its epoll data
    * @param exclude ports to leave out of `auto` (those forwarded inbound)
+   * @param read fills a bitmap with the host's listening TCP ports; returns
+   *   the count, or a negative number on failure
    */
   constructor(
     spec: FwdSpec,
@@ -66,6 +68,7 @@ export class TcpNsListeners {
     families: { v4: boolean; v6: boolean },
     add: (fd: number, data: number) => void,
     exclude: () => Uint8Array | null,
+    read: (out: Uint8Array) => number,
   ) {
     for (const r of spec.rules) {
       const map = r.scan ? this.#auto : this.#static;
@@ -79,6 +82,7 @@ export class TcpNsListeners {
     this.#families = families;
     this.#add = add;
     this.#exclude = exclude;
+    this.#read = read;
   }
 
   #listen(port: number, v6: number): number {
@@ -123,7 +127,7 @@ export class TcpNsListeners {
   #apply(first: boolean): number {
     const anyAuto = this.#auto.some((b) => b !== 0);
     if (anyAuto) {
-      if (scanPorts("/proc/self/net", false, this.#bound, false) < 0) this.#bound.fill(0);
+      if (this.#read(this.#bound) < 0) this.#bound.fill(0);
       const ex = this.#exclude();
       if (ex !== null) {
         for (let i = 0; i < 8192; i++) this.#bound[i] = this.#bound[i]! & ~ex[i]!;
