@@ -152,7 +152,7 @@ for (
       try {
         const script =
           `${PEER} serve-halfclose ${guestAny} 9004 & ${PEER} serve-halfclose ${guestAny} 80 & ` +
-          `sleep 1.5; touch /tmp/orzo-ready-$$; wait`;
+          `sleep 1.5; wait`;
         const orzo = t.orzo([
           "--config-net",
           "-t",
