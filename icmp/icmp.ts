@@ -66,7 +66,7 @@ import {
 import { inanyCopy, inanyIs4, inanyIsMulticast, inanyIsUnspecified } from "../flow/inany.ts";
 import { PIF_HOST, PIF_NAMES, PIF_TAP } from "../flow/pif.ts";
 import { fwdNatFromTap } from "../fwd/nat.ts";
-import { l4Register } from "../tap/l3.ts";
+import { l3Addrs, l4Register } from "../tap/l3.ts";
 import { l2l3Write } from "../tap/send.ts";
 import { icmpFillChecksum } from "../wire/icmp.ts";
 import { icmpv6FillChecksum } from "../wire/icmpv6.ts";
@@ -174,30 +174,6 @@ export function icmpInit(c: Ctx, loop: EventLoop): IcmpStats {
   return stats;
 }
 
-/** Reads source and destination of a frame into key[0..32). */
-function readAddrs(frame: Uint8Array, ipOff: number, v6: boolean): void {
-  if (!v6) {
-    for (let i = 0; i < 10; i++) {
-      key[i] = 0;
-      key[16 + i] = 0;
-    }
-    key[10] =
-      key[11] =
-      key[26] =
-      key[27] =
-        0xff;
-    for (let i = 0; i < 4; i++) {
-      key[12 + i] = frame[ipOff + 12 + i]!;
-      key[28 + i] = frame[ipOff + 16 + i]!;
-    }
-  } else {
-    for (let i = 0; i < 16; i++) {
-      key[i] = frame[ipOff + 8 + i]!;
-      key[16 + i] = frame[ipOff + 24 + i]!;
-    }
-  }
-}
-
 /** Makes a ping flow for key[0..32) and identifier id; returns its index or -1. */
 function pingNew(st: IcmpState, v6: boolean, id: number, now: number): number {
   const c = st.c;
@@ -284,7 +260,7 @@ export function icmpTapHandler(
     return;
   }
   const id = dv.getUint16(l4Off + 4);
-  readAddrs(frame, ipOff, v6);
+  l3Addrs(frame, ipOff, v6, key);
   const fl = c.flows;
   const sidx = fl.flowLookup(v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP, PIF_TAP, key, 16, key, 0, id, id);
   let idx = sidx >> 1;

@@ -134,3 +134,34 @@ export function ip6Input(
   }
   h(c, true, frame, dv, ipOff, ipOff + l4Rel, end - l4Rel, now);
 }
+
+/**
+ * Reads the source and destination addresses of a frame from the guest as
+ * 16-byte inany values (IPv4-mapped for IPv4): source at key[0..16),
+ * destination at key[16..32).
+ * @param frame buffer holding the frame
+ * @param ipOff offset of the IP header
+ * @param v6 IPv6 or IPv4
+ * @param key buffer of at least 32 bytes
+ */
+export function l3Addrs(frame: Uint8Array, ipOff: number, v6: boolean, key: Uint8Array): void {
+  if (!v6) {
+    for (let i = 0; i < 10; i++) {
+      key[i] = 0;
+      key[16 + i] = 0;
+    }
+    key[10] = 0xff;
+    key[11] = 0xff;
+    key[26] = 0xff;
+    key[27] = 0xff;
+    for (let i = 0; i < 4; i++) {
+      key[12 + i] = frame[ipOff + 12 + i]!;
+      key[28 + i] = frame[ipOff + 16 + i]!;
+    }
+  } else {
+    for (let i = 0; i < 16; i++) {
+      key[i] = frame[ipOff + 8 + i]!;
+      key[16 + i] = frame[ipOff + 24 + i]!;
+    }
+  }
+}

@@ -83,7 +83,7 @@ import { PIF_HOST, PIF_TAP } from "../flow/pif.ts";
 import { fwdGuestAddr, fwdNatFromHost, fwdNatFromTap } from "../fwd/nat.ts";
 import { l2l3Write, l4Finish, pseudoSum } from "../tap/send.ts";
 import { csumWasmAlloc } from "../wire/checksum.ts";
-import { l4Register } from "../tap/l3.ts";
+import { l3Addrs, l4Register } from "../tap/l3.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 import { TcpOpts, tcpOptsParse } from "../wire/tcp.ts";
 import { debug, LOG_DEBUG, logLevel } from "../log.ts";
@@ -613,7 +613,7 @@ function rstRaw(
 
 /**
  * Answers a segment that belongs to no connection with an RST (RFC 9293
- * 3.10.7.1); key holds its addresses (readAddrs()).
+ * 3.10.7.1); key holds its addresses (l3Addrs()).
  */
 function tcpRstNoConn(
   c: Ctx,
@@ -633,30 +633,6 @@ function tcpRstNoConn(
   if (flags & SYN) end++;
   if (flags & FIN) end++;
   rstRaw(c, v6, dport, sport, 0, end >>> 0, RST | ACK);
-}
-
-/** Reads the source (to key[0..16]) and destination (key[16..32]) of a frame as inany. */
-function readAddrs(frame: Uint8Array, ipOff: number, v6: boolean): void {
-  if (!v6) {
-    for (let i = 0; i < 10; i++) {
-      key[i] = 0;
-      key[16 + i] = 0;
-    }
-    key[10] =
-      key[11] =
-      key[26] =
-      key[27] =
-        0xff;
-    for (let i = 0; i < 4; i++) {
-      key[12 + i] = frame[ipOff + 12 + i]!;
-      key[28 + i] = frame[ipOff + 16 + i]!;
-    }
-  } else {
-    for (let i = 0; i < 16; i++) {
-      key[i] = frame[ipOff + 8 + i]!;
-      key[16 + i] = frame[ipOff + 24 + i]!;
-    }
-  }
 }
 
 /* ------------------------------------------------------ connection lifecycle */
@@ -775,7 +751,7 @@ export function tcpTapHandler(
   const flags = frame[l4Off + 13]! & 0x3f;
   const win = dv.getUint16(l4Off + 14);
   const payloadLen = l4Len - hlen;
-  readAddrs(frame, ipOff, v6);
+  l3Addrs(frame, ipOff, v6, key);
 
   const sidx = c.flows.flowLookup(IPPROTO_TCP, PIF_TAP, key, 16, key, 0, dport, sport);
   if (sidx < 0) {

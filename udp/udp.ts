@@ -102,7 +102,7 @@ import {
 } from "../flow/inany.ts";
 import { PIF_HOST, PIF_NAMES, PIF_SPLICE, PIF_TAP } from "../flow/pif.ts";
 import { fwdGuestAddr, fwdNatFromHost, fwdNatFromTap } from "../fwd/nat.ts";
-import { l4Register } from "../tap/l3.ts";
+import { l3Addrs, l4Register } from "../tap/l3.ts";
 import { l2l3Write, pseudoSum, vnetCsumWrite } from "../tap/send.ts";
 import { csumL4v4, csumL4v6 } from "../wire/checksum.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
@@ -515,30 +515,6 @@ export function udpListeners(): UdpListeners | null {
   return S === null ? null : S.listeners;
 }
 
-/** Reads source and destination of a frame from the guest into key[0..32). */
-function readAddrs(frame: Uint8Array, ipOff: number, v6: boolean): void {
-  if (!v6) {
-    for (let i = 0; i < 10; i++) {
-      key[i] = 0;
-      key[16 + i] = 0;
-    }
-    key[10] =
-      key[11] =
-      key[26] =
-      key[27] =
-        0xff;
-    for (let i = 0; i < 4; i++) {
-      key[12 + i] = frame[ipOff + 12 + i]!;
-      key[28 + i] = frame[ipOff + 16 + i]!;
-    }
-  } else {
-    for (let i = 0; i < 16; i++) {
-      key[i] = frame[ipOff + 8 + i]!;
-      key[16 + i] = frame[ipOff + 24 + i]!;
-    }
-  }
-}
-
 /** Whether an IPv4 inany is the broadcast address of the guest's subnet. */
 function isSubnetBroadcast4(c: Ctx, a: Uint8Array, off: number): boolean {
   if (!inanyIs4(a, off) || c.ip4.prefixLen >= 31) return false;
@@ -864,7 +840,7 @@ export function udpTapHandler(
   }
   const sport = dv.getUint16(l4Off);
   const dport = dv.getUint16(l4Off + 2);
-  readAddrs(frame, ipOff, v6);
+  l3Addrs(frame, ipOff, v6, key);
   const fl = c.flows;
   let sidx = fl.flowLookup(IPPROTO_UDP, PIF_TAP, key, 16, key, 0, dport, sport);
   if (sidx < 0) {
