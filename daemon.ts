@@ -62,28 +62,19 @@ export function daemonize(): number {
     libc.symbols.close(fds[1]!);
     libc.symbols.close(devnull);
   }
-  const marker = new TextEncoder().encode(DAEMON_READY);
+  /* log text has no NUL byte: the first one starts DAEMON_READY */
   const buf = new Uint8Array(4096);
-  let matched = 0;
   for (;;) {
     const n = libc.symbols.read(fds[0]!, buf, buf.length);
     if (n < 0 && errno() === ERRNO.EINTR) continue;
     if (n <= 0) break;
-    const out = 0;
-    for (let i = 0; i < n; i++) {
-      if (buf[i] === marker[matched]) {
-        matched++;
-        if (matched === marker.length) {
-          if (i + 1 - matched > out) {
-            libc.symbols.write(2, buf.subarray(out), i + 1 - matched - out);
-          }
-          libc.symbols.close(fds[0]!);
-          return 0;
-        }
-      } else matched = buf[i] === marker[0] ? 1 : 0;
+    const nul = buf.subarray(0, n).indexOf(0);
+    const text = nul < 0 ? n : nul;
+    if (text > 0) libc.symbols.write(2, buf, text);
+    if (nul >= 0) {
+      libc.symbols.close(fds[0]!);
+      return 0;
     }
-    const keep = n - matched;
-    if (keep > out) libc.symbols.write(2, buf.subarray(out), keep - out);
   }
   libc.symbols.close(fds[0]!);
   return 1;
