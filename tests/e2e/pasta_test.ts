@@ -451,3 +451,21 @@ Deno.test({
     assert.match(lines[0]!, /bogus/);
   },
 });
+
+Deno.test({
+  name: "pasta attaching to a missing namespace reports it in one line from the background copy",
+  ignore: !isRoot,
+  async fn() {
+    const r = await run([
+      DENO,
+      "run",
+      "--allow-ffi",
+      `${REPO}/main.ts`,
+      "--pasta",
+      "--netns",
+      "orzo-missing",
+    ]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), "orzo: open /run/netns/orzo-missing: ENOENT");
+  },
+});
