@@ -125,6 +125,8 @@ export const ACK_TIMEOUT_MS = 2_000;
 export const FIN_TIMEOUT_MS = 60_000;
 /** Inactivity timeout. */
 export const ACT_TIMEOUT_MS = 7_200_000;
+/** Interval of zero-window probes to the guest. */
+export const PERSIST_INTERVAL_MS = 200;
 /** Retransmissions after ACK_TIMEOUT before giving up. */
 export const TCP_MAX_RETRANS = 3;
 /** Window scale we advertise to the guest. */
@@ -196,6 +198,8 @@ export interface TcpStats {
   retransmits: number;
   /** writes to host sockets that took only part of a segment */
   partialWrites: number;
+  /** zero-window probes sent to the guest */
+  windowProbes: number;
 }
 
 let S: TcpState | null = null;
@@ -263,6 +267,7 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     dropped: 0,
     retransmits: 0,
     partialWrites: 0,
+    windowProbes: 0,
   };
   const timerFd = timerCreate();
   timerSet(timerFd, TCP_TIMER_INTERVAL_MS, TCP_TIMER_INTERVAL_MS);
@@ -1007,6 +1012,8 @@ function retransmit(S: TcpState, idx: number): void {
   const conns = S.conns;
   S.stats.retransmits++;
   conns.seqToTap[idx] = conns.seqAckFromTap[idx]!;
+  /* what was sent is to be read again: the socket is not drained for us */
+  conns.flags[idx] = conns.flags[idx]! & ~SOCK_DRAINED;
   if (S.peekOff) {
     intBuf[0] = 0;
     libc.symbols.setsockopt(conns.sock[idx]!, SOL_SOCKET, SO_PEEK_OFF, intBytes, 4);
@@ -1193,7 +1200,7 @@ function dataFromSock(S: TcpState, idx: number, now: number): void {
           intBuf[0] = (conns.seqToTap[idx]! - conns.seqAckFromTap[idx]!) | 0;
           libc.symbols.setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, intBytes, 4);
         }
-        conns.flags[idx] = conns.flags[idx]! | ACK_FROM_TAP_DUE;
+        conns.flags[idx] = (conns.flags[idx]! | ACK_FROM_TAP_DUE) & ~SOCK_DRAINED;
         return;
       }
       c.stats.framesOut++;
@@ -1387,6 +1394,18 @@ export function tcpTimer(now: number): void {
       connRst(s, idx);
       continue;
     }
+    if (
+      conns.wndFromTap[idx] === 0 && conns.seqToTap[idx] === conns.seqAckFromTap[idx] &&
+      !(ev & TAP_FIN_SENT) && !(f & SOCK_DRAINED) && since >= PERSIST_INTERVAL_MS
+    ) {
+      /* zero window with data waiting: probe it (RFC 9293 3.8.6.1), in case
+       * the guest's window update was lost; its answer carries the window */
+      conns.seqToTap[idx] = (conns.seqToTap[idx]! - 1) >>> 0;
+      tcpSendFlags(s, idx, ACK);
+      conns.seqToTap[idx] = (conns.seqToTap[idx]! + 1) >>> 0;
+      conns.tsAck[idx] = now;
+      s.stats.windowProbes++;
+    }
     if (f & ACK_FROM_TAP_DUE) {
       const limit = (ev & TAP_FIN_SENT) && !(ev & TAP_FIN_ACKED) &&
           conns.seqToTap[idx] === conns.seqAckFromTap[idx]! + 1
@@ -1395,6 +1414,8 @@ export function tcpTimer(now: number): void {
       if (since > limit) {
         if (conns.seqToTap[idx] === conns.seqAckFromTap[idx]) {
           conns.flags[idx] = f & ~ACK_FROM_TAP_DUE;
+          /* nothing in flight, but the socket may hold more (a failed tap write) */
+          if (!(f & SOCK_DRAINED)) dataFromSock(s, idx, now);
         } else if (++conns.retrans[idx]! > TCP_MAX_RETRANS) {
           connRst(s, idx);
           continue;
@@ -1436,7 +1457,8 @@ export function tcpStatsLine(): string {
   const t = S?.stats;
   if (t === undefined) return "TCP: off";
   return `TCP: opened ${t.opened}, closed ${t.closed}, resets to guest ${t.rstToTap}, ` +
-    `dropped ${t.dropped}, retransmits ${t.retransmits}, partial writes ${t.partialWrites}`;
+    `dropped ${t.dropped}, retransmits ${t.retransmits}, partial writes ${t.partialWrites}, ` +
+    `window probes ${t.windowProbes}`;
 }
 
 /**
