@@ -19,7 +19,6 @@
 import type { Ctx } from "../ctx.ts";
 import { csumFold, csumPartial } from "../wire/checksum.ts";
 import { libc } from "../ffi/libc.ts";
-import { errno } from "../ffi/errno.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 
 /** virtio_net_hdr flag: the L4 checksum is to be completed. */
@@ -156,23 +155,32 @@ export function vnetCsumWrite(
   dv.setUint16(l4Off + csumField, partial);
 }
 
+let viewBuf: Uint8Array | null = null;
+let viewOff = -1;
+let view: Uint8Array<ArrayBuffer> | null = null;
+
 /**
- * Writes one frame to the guest: [header][Ethernet...] at `hdrOff`, where the
- * header (c.tapHdrLen bytes) was filled by the caller (vnetCsumWrite()).
+ * Writes one frame to the guest, finished by l4Finish(): the tap header
+ * (c.tapHdrLen bytes) stands just before the Ethernet header at `eth`. The
+ * view handed to write(2) is cached for the last (buffer, offset) pair, so
+ * control frames built in one scratch buffer allocate nothing.
  * @param c execution context
  * @param buf frame buffer
- * @param hdrOff offset of the tap header (the Ethernet header follows it)
+ * @param eth offset of the Ethernet header
  * @param frameLen length from the Ethernet header to the end
- * @returns bytes written, or -errno (-EAGAIN when the tap queue is full)
+ * @returns true when written
  */
-export function tapSendFrame(c: Ctx, buf: Uint8Array, hdrOff: number, frameLen: number): number {
-  const eth = hdrOff + c.tapHdrLen;
+export function tapSendFrame(c: Ctx, buf: Uint8Array, eth: number, frameLen: number): boolean {
   if (pcapOn) pcapFrame(buf, eth, frameLen);
-  const view = hdrOff === 0 ? buf : buf.subarray(hdrOff);
-  const n = libc.symbols.write(c.tapFd, view as Uint8Array<ArrayBuffer>, frameLen + c.tapHdrLen);
-  if (n < 0) return -errno();
+  const hdr = eth - c.tapHdrLen;
+  if (viewBuf !== buf || viewOff !== hdr) {
+    view = buf.subarray(hdr) as Uint8Array<ArrayBuffer>;
+    viewBuf = buf;
+    viewOff = hdr;
+  }
+  if (libc.symbols.write(c.tapFd, view!, frameLen + c.tapHdrLen) < 0) return false;
   c.stats.framesOut++;
-  return n;
+  return true;
 }
 
 /**

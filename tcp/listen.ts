@@ -49,6 +49,11 @@ export interface TcpListeners {
 
 const one = new Uint8Array(new Int32Array([1]).buffer);
 
+function hostSocket(domain: number, type: number): number {
+  const fd = libc.symbols.socket(domain, type, 0);
+  return fd < 0 ? -errno() : fd;
+}
+
 /**
  * Opens one listening socket.
  * @param v6 IPv6 (with IPV6_V6ONLY) or IPv4
@@ -56,6 +61,8 @@ const one = new Uint8Array(new Int32Array([1]).buffer);
  * @param port port number
  * @param ifname interface to bind to (SO_BINDTODEVICE), if any
  * @param freebind whether to set IP_FREEBIND
+ * @param socketFn where the socket is created (default: here; NsSync for
+ *   the guest's namespace), returning the fd or -errno
  * @returns the fd, or -errno
  */
 export function listenOn(
@@ -64,13 +71,10 @@ export function listenOn(
   port: number,
   ifname: string | undefined,
   freebind: boolean,
+  socketFn: (domain: number, type: number) => number = hostSocket,
 ): number {
-  const fd = libc.symbols.socket(
-    v6 ? AF_INET6 : AF_INET,
-    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-    0,
-  );
-  if (fd < 0) return -errno();
+  const fd = socketFn(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) return fd;
   libc.symbols.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4);
   if (v6) libc.symbols.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, one, 4);
   if (freebind) libc.symbols.setsockopt(fd, IPPROTO_IP, IP_FREEBIND, one, 4);

@@ -17,26 +17,15 @@
 import type { FwdSpec } from "../conf/ports.ts";
 import { portIsSet } from "../conf/ports.ts";
 import { libc } from "../ffi/libc.ts";
-import { errno } from "../ffi/errno.ts";
-import {
-  AF_INET,
-  AF_INET6,
-  IPPROTO_IPV6,
-  IPV6_V6ONLY,
-  SO_REUSEADDR,
-  SOCK_CLOEXEC,
-  SOCK_NONBLOCK,
-  SOCK_STREAM,
-  SOL_SOCKET,
-} from "../ffi/layout.ts";
-import { sockaddrFromInany } from "../ffi/sockaddr.ts";
 import { debug } from "../log.ts";
 import type { NsSocketFn } from "./splice.ts";
+import { listenOn } from "./listen.ts";
 
 /** Epoll data bit marking a listener in the guest's namespace. */
 export const NS_REF = 0x20000000;
 
-const one = new Uint8Array(new Int32Array([1]).buffer);
+const LOOPBACK4 = new Uint8Array([127, 0, 0, 1]);
+const LOOPBACK6 = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
 
 /** Listeners on the guest's loopback, by port and family. */
 export class TcpNsListeners {
@@ -86,25 +75,8 @@ export class TcpNsListeners {
   }
 
   #listen(port: number, v6: number): number {
-    const fd = this.#nsSocket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) return fd;
-    libc.symbols.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4);
-    if (v6) libc.symbols.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, one, 4);
-    const lo = new Uint8Array(16);
-    if (v6) lo[15] = 1;
-    else {
-      lo[10] = lo[11] = 0xff;
-      lo[12] = 127;
-      lo[15] = 1;
-    }
-    const sa = new Uint8Array(28);
-    const len = sockaddrFromInany(sa, lo, 0, port, v6 === 1);
-    if (libc.symbols.bind(fd, sa, len) < 0 || libc.symbols.listen(fd, 128) < 0) {
-      const e = errno();
-      libc.symbols.close(fd);
-      return -e;
-    }
-    return fd;
+    const lo = v6 === 1 ? LOOPBACK6 : LOOPBACK4;
+    return listenOn(v6 === 1, lo, port, undefined, false, this.#nsSocket);
   }
 
   /**

@@ -81,7 +81,7 @@ import { timerAck, timerCreate, timerSet } from "../ffi/timer.ts";
 import { FLOW_STATE_ACTIVE, FLOW_TYPE_TCP } from "../flow/table.ts";
 import { PIF_HOST, PIF_TAP } from "../flow/pif.ts";
 import { fwdGuestAddr, fwdNatFromHost, fwdNatFromTap } from "../fwd/nat.ts";
-import { l2l3Write, l4Finish, pseudoSum } from "../tap/send.ts";
+import { l2l3Write, l4Finish, pseudoSum, tapSendFrame } from "../tap/send.ts";
 import { csumWasmAlloc } from "../wire/checksum.ts";
 import { l3Addrs, l4Register } from "../tap/l3.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
@@ -556,28 +556,7 @@ function tcpSendFlags(S: TcpState, idx: number, flags: number): boolean {
   const ip = CTL_ETH + 14;
   l4Finish(c, ctlBuf, ctlDv, CTL_ETH, l4, hlen, 16, pseudoSum(ctlBuf, ip, v6, IPPROTO_TCP, hlen));
   const frameLen = l4 + hlen - CTL_ETH;
-  return writeFrame(c, ctlBuf, CTL_ETH, frameLen);
-}
-
-/** Writes a frame whose Ethernet header is at eth in buf. */
-function writeFrame(c: Ctx, buf: Uint8Array, eth: number, frameLen: number): boolean {
-  if (pcapOn) pcapFrame(buf, eth, frameLen);
-  const hdr = eth - c.tapHdrLen;
-  const view = buf === ctlBuf ? ctlView(hdr) : buf.subarray(hdr);
-  const n = libc.symbols.write(c.tapFd, view as Uint8Array<ArrayBuffer>, frameLen + c.tapHdrLen);
-  if (n < 0) return false;
-  c.stats.framesOut++;
-  return true;
-}
-
-let ctlViewCache: Uint8Array<ArrayBuffer> | null = null;
-let ctlViewOff = -1;
-function ctlView(hdr: number): Uint8Array<ArrayBuffer> {
-  if (ctlViewOff !== hdr) {
-    ctlViewCache = ctlBuf.subarray(hdr);
-    ctlViewOff = hdr;
-  }
-  return ctlViewCache!;
+  return tapSendFrame(c, ctlBuf, CTL_ETH, frameLen);
 }
 
 /**
@@ -612,7 +591,7 @@ function rstRaw(
     16,
     pseudoSum(ctlBuf, CTL_ETH + 14, v6, IPPROTO_TCP, 20),
   );
-  writeFrame(c, ctlBuf, CTL_ETH, l4 + 20 - CTL_ETH);
+  tapSendFrame(c, ctlBuf, CTL_ETH, l4 + 20 - CTL_ETH);
   S!.stats.rstToTap++;
 }
 

@@ -103,8 +103,8 @@ import {
 import { PIF_HOST, PIF_NAMES, PIF_SPLICE, PIF_TAP } from "../flow/pif.ts";
 import { fwdGuestAddr, fwdNatFromHost, fwdNatFromTap } from "../fwd/nat.ts";
 import { l3Addrs, l4Register } from "../tap/l3.ts";
-import { l2l3Write, pseudoSum, vnetCsumWrite } from "../tap/send.ts";
-import { csumL4v4, csumL4v6 } from "../wire/checksum.ts";
+import { l2l3Write, l4Finish, pseudoSum, vnetCsumWrite } from "../tap/send.ts";
+import { csumL4v4 } from "../wire/checksum.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 import { debug, LOG_DEBUG, logLevel } from "../log.ts";
 import type { NsSync } from "../ns/ns_sync.ts";
@@ -930,18 +930,7 @@ function tapSendSlot(st: UdpState, i: number, to: number): void {
   framesDv.setUint16(udp + 2, fl.rport[to]!);
   framesDv.setUint16(udp + 4, l4len);
   const hdrLen = c.tapHdrLen;
-  const hdr = eth - hdrLen;
-  if (hdrLen === 12) {
-    vnetCsumWrite(frames, framesDv, hdr, udp, 6, pseudoSum(frames, ip, v6, IPPROTO_UDP, l4len));
-  } else {
-    framesDv.setUint16(udp + 6, 0);
-    let sum = v6
-      ? csumL4v6(frames, ip, udp, l4len, IPPROTO_UDP)
-      : csumL4v4(frames, ip, udp, l4len, IPPROTO_UDP);
-    if (sum === 0) sum = 0xffff;
-    framesDv.setUint16(udp + 6, sum);
-    if (hdrLen === 4) framesDv.setUint32(hdr, udp - eth + l4len);
-  }
+  l4Finish(c, frames, framesDv, eth, udp, l4len, 6, pseudoSum(frames, ip, v6, IPPROTO_UDP, l4len));
   const frameLen = udp - eth + l4len;
   if (pcapOn) pcapFrame(frames, eth, frameLen);
   const view = v6 ? views6[i]! : views4[i]!;
