@@ -31,7 +31,7 @@ import {
 } from "./loop.ts";
 import { NsThread } from "./ns/ns.ts";
 import { netnsWatch, netnsWatchGone } from "./ns/netns_quit.ts";
-import { needUserns, reexecInNewUserns, reexecInUserns } from "./ns/userns.ts";
+import { needUserns, reexecInNewUserns, reexecInUserns, userNsCheck } from "./ns/userns.ts";
 import { daemonize, daemonReady, isDaemonChild } from "./daemon.ts";
 import { tapHandler, tapNew } from "./tap/tap.ts";
 import { pcapClose, pcapOpen } from "./pcap.ts";
@@ -199,6 +199,7 @@ export async function pastaMain(conf: Config): Promise<number> {
     if (conf.pid !== undefined) reexecInUserns(`/proc/${conf.pid}/ns/user`);
     if (target === null) reexecInNewUserns();
   }
+  userNsCheck();
 
   const spawning = target === null;
   const background = !spawning && !conf.foreground;

@@ -9,12 +9,20 @@
  * existing one, for attaching to a rootless container's namespace). The
  * environment variable ORZO_USERNS marks the second start.
  *
+ * `nsenter` runs with --preserve-credentials: it only calls setns(), as pasta
+ * does, and leaves uids, gids and supplementary groups alone. Without it,
+ * nsenter calls setgroups(), which fails (EPERM) in every namespace whose
+ * setgroups is denied: those made by `unshare -Ur`, RootlessKit and Podman.
+ * Our capabilities there then come from our uid being mapped to root, which
+ * userNsCheck() verifies after the re-execution.
+ *
  * @module
  */
 
 import { libc } from "../ffi/libc.ts";
 import { getEnv, readLink } from "../ffi/mem.ts";
 import { execvp, procCmdline, setEnv } from "../ffi/proc.ts";
+import { ConfError } from "../conf/errors.ts";
 
 /** Set in the environment of the re-executed orzo. */
 export const USERNS_ENV = "ORZO_USERNS";
@@ -57,5 +65,18 @@ export function reexecInNewUserns(): never {
  */
 export function reexecInUserns(path: string): never {
   setEnv(USERNS_ENV, path);
-  execvp(["nsenter", `--user=${path}`, "--", ...selfArgv()]);
+  execvp(["nsenter", "--preserve-credentials", `--user=${path}`, "--", ...selfArgv()]);
+}
+
+/**
+ * After re-executing into an existing user namespace: orzo holds capabilities
+ * there only if our uid is mapped to root in it.
+ * @throws ConfError naming the namespace when it maps us to another uid
+ */
+export function userNsCheck(): void {
+  const path = getEnv(USERNS_ENV);
+  if (path === undefined || path === "new" || libc.symbols.geteuid() === 0) return;
+  throw new ConfError(
+    `User namespace ${path} does not map our user to root (uid ${libc.symbols.geteuid()} there)`,
+  );
 }

@@ -8,44 +8,10 @@
  */
 
 import assert from "node:assert/strict";
-import { background, DENO, Topology } from "../helpers/topology.ts";
+import { Topology } from "../helpers/topology.ts";
+import { dnsServer, hostResolvConf } from "../helpers/dns.ts";
 
 const isRoot = Deno.uid() === 0;
-const DNS_SERVER = new URL("../helpers/dns_server.ts", import.meta.url).pathname;
-
-/** Writes the host namespace's resolv.conf; returns a function removing it. */
-async function hostResolvConf(t: Topology, text: string): Promise<() => Promise<void>> {
-  const dir = `/etc/netns/${t.host}`;
-  await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(`${dir}/resolv.conf`, text);
-  return async () => {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
-}
-
-/** Starts the DNS server in the remote namespace on its loopback addresses. */
-function dnsServer(t: Topology, addrs = "203.0.113.10,2001:db8:2::10") {
-  return background(
-    [
-      "ip",
-      "netns",
-      "exec",
-      t.remote,
-      "env",
-      "DENO_NO_UPDATE_CHECK=1",
-      DENO,
-      "run",
-      "-A",
-      "--unstable-net",
-      DNS_SERVER,
-      addrs,
-      "53",
-      "90",
-    ],
-    { ready: "ready", timeoutMs: 100000 },
-  );
-}
-
 const DIG = "dig +short +time=2 +tries=2";
 
 Deno.test({
@@ -174,25 +140,7 @@ Deno.test({
     const t = await Topology.create();
     /* the host's resolver listens on its loopback only, as systemd-resolved does */
     const cleanup = await hostResolvConf(t, "nameserver 127.0.0.53\n");
-    const lo = await background(
-      [
-        "ip",
-        "netns",
-        "exec",
-        t.host,
-        "env",
-        "DENO_NO_UPDATE_CHECK=1",
-        DENO,
-        "run",
-        "-A",
-        "--unstable-net",
-        DNS_SERVER,
-        "127.0.0.53",
-        "53",
-        "90",
-      ],
-      { ready: "ready", timeoutMs: 100000 },
-    );
+    const lo = await dnsServer(t, "127.0.0.53", t.host);
     try {
       const r = await t.orzo(
         ["--config-net", "--", "sh", "-c", `${DIG} @198.51.100.1 y.orzo.test A`],
