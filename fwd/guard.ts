@@ -170,10 +170,11 @@ export function fwdTapTarget(
   return dstRefusal(fwdAddrClass(c, a, off + 32));
 }
 
-/** An inany as text, IPv4-mapped ones spelt as such when the frame is IPv6. */
-function addrText(v6: boolean, a: Uint8Array, off: number): string {
+/** An inany and port as text: "[ipv6]:port" in IPv6 frames (mapped ones spelt out). */
+function endText(v6: boolean, a: Uint8Array, off: number, port: number): string {
   const s = inanyFormat(a, off);
-  return v6 && inanyIs4(a, off) ? `::ffff:${s}` : s;
+  if (!v6) return `${s}:${port}`;
+  return inanyIs4(a, off) ? `[::ffff:${s}]:${port}` : `[${s}]:${port}`;
 }
 
 /**
@@ -198,6 +199,6 @@ export function fwdRefusalLog(
   if (logLevel < LOG_DEBUG) return;
   debug(
     `${proto}: refused a flow from the guest (${REFUSAL_NAMES[why] ?? why}): ` +
-      `${addrText(v6, a, off)}:${sport} -> ${addrText(v6, a, off + 16)}:${dport}`,
+      `${endText(v6, a, off, sport)} -> ${endText(v6, a, off + 16, dport)}`,
   );
 }
