@@ -7,8 +7,8 @@
  * IPv4-mapped IPv6, or a source address no guest owns. A recording server
  * on 127.0.0.1 and ::1 (TCP and UDP) notes everything that reaches it; the
  * same frames towards the mapped gateway do reach it, which shows that the
- * frames themselves work. orzo keeps running: a transfer through it
- * afterwards is hash-checked end to end.
+ * frames themselves work. orzo keeps running: an echo through it
+ * afterwards is compared byte for byte.
  */
 
 import assert from "node:assert/strict";
@@ -93,8 +93,8 @@ function refusedStat(stderr: string, prefix: string): number {
 }
 
 /**
- * Runs orzo with `args`; the guest writes `frames`, waits, then moves 1 MB to
- * the remote and back through orzo (hash-checked). Returns orzo's result and
+ * Runs orzo with `args`; the guest writes `frames`, waits, then sends 1 MB to
+ * an echo server on the remote through orzo and compares what comes back. Returns orzo's result and
  * the recording server's lines.
  */
 async function scenario(args: string[], frames: RawFrame[]) {
@@ -134,12 +134,12 @@ async function scenario(args: string[], frames: RawFrame[]) {
       t.remote,
       "sh",
       "-c",
-      `exec ${PEER} serve-halfclose 203.0.113.10 9003`,
+      `exec ${PEER} serve-echo 203.0.113.10 9003`,
     ], { ready: "listening", timeoutMs: 100000 });
     try {
       const hex = frames.map((f) => rawFrameHex(f, "${M}")).join(" ");
       const script = `M=$(tr -d : < /sys/class/net/eth0/address) && ${INJECT} ${hex} && ` +
-        `sleep 1.5 && ${PEER} client-halfclose 203.0.113.10 9003 1000000`;
+        `sleep 1.5 && ${PEER} client-many 203.0.113.10 9003 1 1000000`;
       const r = await t.orzo([...args, "--config-net", "-d", "--", "sh", "-c", script], {
         timeoutMs: 60000,
       });
@@ -166,7 +166,7 @@ function checkCommon(
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const lines = r.stdout.trim().split("\n");
   assert.equal(Number(lines[0]), sent.length, `inject.ts sent every frame: ${r.stdout}${r.stderr}`);
-  assert.equal(lines[1], "ok", "a hash-checked transfer through orzo afterwards");
+  assert.equal(lines[1], "ok 1", "a byte-checked echo through orzo afterwards");
   assert.equal(refusedStat(r.stderr, "TCP: opened"), count(refused, "tcp"), "TCP refusals");
   assert.equal(refusedStat(r.stderr, "udp: flows"), count(refused, "udp"), "UDP refusals");
   assert.equal(refusedStat(r.stderr, "icmp: echo"), count(refused, "icmp"), "ICMP refusals");
