@@ -24,8 +24,9 @@
  * number as the previous one is dropped (passt does this in pasta mode). A
  * flow ends after ICMP_TIMEOUT_MS without requests or replies.
  *
- * The destination goes through fwdNatFromTap(), as for UDP: pinging the
- * gateway pings the host's loopback.
+ * A new flow must pass fwdTapTarget(), as for TCP and UDP: no loopback,
+ * multicast, broadcast or unspecified address unless a mapping applies;
+ * its fwdNatFromTap() makes pinging the gateway ping the host's loopback.
  *
  * Nothing here allocates per packet: flow state is typed arrays by flow
  * index, the reply is read straight into a preallocated frame.
@@ -63,9 +64,9 @@ import {
   INISIDE,
   TGTSIDE,
 } from "../flow/table.ts";
-import { inanyCopy, inanyIs4, inanyIsMulticast, inanyIsUnspecified } from "../flow/inany.ts";
+import { inanyIs4 } from "../flow/inany.ts";
 import { PIF_HOST, PIF_NAMES, PIF_TAP } from "../flow/pif.ts";
-import { fwdNatFromTap } from "../fwd/nat.ts";
+import { FWD_OK, fwdRefusalLog, fwdTapTarget } from "../fwd/guard.ts";
 import { l3Addrs, l4Register } from "../tap/l3.ts";
 import { l2l3Write } from "../tap/send.ts";
 import { icmpFillChecksum } from "../wire/icmp.ts";
@@ -99,6 +100,8 @@ export interface IcmpStats {
   dropped: number;
   /** ping sockets that could not be opened */
   sockFailures: number;
+  /** echo requests refused by fwdTapTarget() (no flow, no socket; in dropped too) */
+  refused: number;
 }
 
 interface IcmpState {
@@ -150,7 +153,13 @@ function putPtr(dv: DataView, off: number, addr: number): void {
  */
 export function icmpInit(c: Ctx, loop: EventLoop): IcmpStats {
   const cap = c.flows.capacity;
-  const stats: IcmpStats = { requests: 0, replies: 0, dropped: 0, sockFailures: 0 };
+  const stats: IcmpStats = {
+    requests: 0,
+    replies: 0,
+    dropped: 0,
+    sockFailures: 0,
+    refused: 0,
+  };
   S = {
     c,
     loop,
@@ -178,17 +187,16 @@ export function icmpInit(c: Ctx, loop: EventLoop): IcmpStats {
 function pingNew(st: IcmpState, v6: boolean, id: number, now: number): number {
   const c = st.c;
   const fl = c.flows;
-  if (inanyIsUnspecified(key, 0) || inanyIsMulticast(key, 0)) return -1;
-  if (inanyIsUnspecified(key, 16) || inanyIsMulticast(key, 16)) return -1;
+  const why = fwdTapTarget(c, v6, key, 0, id, 0, false);
+  if (why !== FWD_OK) {
+    st.stats.refused++;
+    fwdRefusalLog("ICMP", v6, why, key, 0, id, 0);
+    return -1;
+  }
+  if (inanyIs4(key, 32) === v6) return -1;
   const idx = fl.flowAlloc();
   if (idx < 0) return -1;
   fl.flowInitiate(idx, PIF_TAP, key, 16, key, 0, id, id);
-  inanyCopy(key, 32, key, 16);
-  fwdNatFromTap(c, key, 32, 0);
-  if (inanyIs4(key, 32) === v6 || inanyIsUnspecified(key, 32)) {
-    fl.flowAllocCancel(idx);
-    return -1;
-  }
   for (let i = 0; i < 16; i++) key[48 + i] = 0;
   if (!v6) key[58] = key[59] = 0xff;
   const s = libc.symbols.socket(
@@ -403,5 +411,5 @@ export function icmpStatsLine(): string {
   const s = S?.stats;
   if (s === undefined) return "icmp: off";
   return `icmp: echo requests ${s.requests}, replies ${s.replies}, dropped ${s.dropped}, ` +
-    `socket failures ${s.sockFailures}`;
+    `socket failures ${s.sockFailures}, refused ${s.refused}`;
 }

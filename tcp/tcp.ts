@@ -8,7 +8,9 @@
  * kernels.
  *
  * - Set-up. A SYN from the guest opens a non-blocking host socket to the same
- *   destination (after fwdNatFromTap(): the gateway reaches the host's
+ *   destination (after fwdTapTarget(), which refuses loopback, multicast,
+ *   broadcast, unspecified addresses and port 0 unless a mapping applies,
+ *   silently as pasta does; fwdNatFromTap(): the gateway reaches the host's
  *   loopback); the SYN-ACK goes to the guest only once the host connect
  *   completes, a refused or unreachable destination becomes an RST at once.
  *   A connection accepted on a listening socket (-t) becomes a SYN to the
@@ -80,7 +82,8 @@ import { sockaddrFromInany, sockaddrToInany } from "../ffi/sockaddr.ts";
 import { timerAck, timerCreate, timerSet } from "../ffi/timer.ts";
 import { FLOW_STATE_ACTIVE, FLOW_TYPE_TCP } from "../flow/table.ts";
 import { PIF_HOST, PIF_TAP } from "../flow/pif.ts";
-import { fwdGuestAddr, fwdNatFromHost, fwdNatFromTap } from "../fwd/nat.ts";
+import { fwdGuestAddr, fwdNatFromHost } from "../fwd/nat.ts";
+import { FWD_OK, fwdRefusalLog, fwdTapTarget } from "../fwd/guard.ts";
 import { l2l3Write, l4Finish, pseudoSum, tapSendFrame } from "../tap/send.ts";
 import { csumWasmAlloc } from "../wire/checksum.ts";
 import { l3Addrs, l4Register } from "../tap/l3.ts";
@@ -200,6 +203,8 @@ export interface TcpStats {
   partialWrites: number;
   /** zero-window probes sent to the guest */
   windowProbes: number;
+  /** SYNs from the guest refused by fwdTapTarget() (dropped, no socket) */
+  refused: number;
 }
 
 let S: TcpState | null = null;
@@ -268,6 +273,7 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     retransmits: 0,
     partialWrites: 0,
     windowProbes: 0,
+    refused: 0,
   };
   const timerFd = timerCreate();
   timerSet(timerFd, TCP_TIMER_INTERVAL_MS, TCP_TIMER_INTERVAL_MS);
@@ -843,16 +849,21 @@ function connFromTap(
 ): void {
   const c = S.c;
   const fl = c.flows;
+  /* target: the destination, translated, if the flow may exist at all */
+  const why = fwdTapTarget(c, v6, key, 0, sport, dport, true);
+  if (why !== FWD_OK) {
+    /* as pasta: no socket, no answer */
+    S.stats.refused++;
+    fwdRefusalLog("TCP", v6, why, key, 0, sport, dport);
+    return;
+  }
   const idx = fl.flowAlloc();
   if (idx < 0) {
     tcpRstSyn(S, v6, seq, sport, dport);
     return;
   }
   fl.flowInitiate(idx, PIF_TAP, key, 16, key, 0, dport, sport);
-  /* target: the destination, translated */
-  for (let i = 0; i < 16; i++) key[32 + i] = key[16 + i]!;
   for (let i = 48; i < 64; i++) key[i] = 0;
-  fwdNatFromTap(c, key, 32, dport);
   fl.flowTarget(idx, PIF_HOST, key, 48, key, 32, 0, dport);
   fl.flowSetType(idx, FLOW_TYPE_TCP);
 
@@ -1437,7 +1448,7 @@ export function tcpStatsLine(): string {
   if (t === undefined) return "TCP: off";
   return `TCP: opened ${t.opened}, closed ${t.closed}, resets to guest ${t.rstToTap}, ` +
     `dropped ${t.dropped}, retransmits ${t.retransmits}, partial writes ${t.partialWrites}, ` +
-    `window probes ${t.windowProbes}`;
+    `window probes ${t.windowProbes}, refused ${t.refused}`;
 }
 
 /**

@@ -35,9 +35,11 @@
  *
  * ## Paths
  *
- * - Guest to anywhere: the destination goes through fwdNatFromTap() (the
- *   gateway reaches the host's loopback, --dns-forward reaches the host's
- *   resolver, ...). Each datagram is sent with one sendmsg() whose iovec
+ * - Guest to anywhere: a new flow must pass fwdTapTarget() (no loopback,
+ *   multicast, broadcast or unspecified address, no port 0, unless a mapping
+ *   applies), whose fwdNatFromTap() translates the destination (the gateway
+ *   reaches the host's loopback, --dns-forward reaches the host's resolver,
+ *   ...). Each datagram is sent with one sendmsg() whose iovec
  *   points into the tap's frame buffer: no copy.
  * - Socket to guest: recvmmsg() reads up to UDP_BATCH datagrams straight
  *   into the payload area of preallocated frames; the UDP, IP and Ethernet
@@ -101,7 +103,8 @@ import {
   inanyIsUnspecified,
 } from "../flow/inany.ts";
 import { PIF_HOST, PIF_NAMES, PIF_SPLICE, PIF_TAP } from "../flow/pif.ts";
-import { fwdGuestAddr, fwdNatFromHost, fwdNatFromTap } from "../fwd/nat.ts";
+import { fwdGuestAddr, fwdNatFromHost } from "../fwd/nat.ts";
+import { FWD_OK, fwdRefusalLog, fwdTapTarget } from "../fwd/guard.ts";
 import { l3Addrs, l4Register } from "../tap/l3.ts";
 import { l2l3Write, l4Finish, pseudoSum, vnetCsumWrite } from "../tap/send.ts";
 import { csumL4v4 } from "../wire/checksum.ts";
@@ -154,6 +157,8 @@ export interface UdpStats {
   dropped: number;
   /** datagrams from the guest dropped as malformed */
   malformed: number;
+  /** datagrams from the guest refused by fwdTapTarget() (no flow, no socket; in dropped too) */
+  refused: number;
 }
 
 /** The module's state, set by udpInit(). */
@@ -403,6 +408,7 @@ export function udpInit(
     spliced: 0,
     dropped: 0,
     malformed: 0,
+    refused: 0,
   };
   S = {
     c,
@@ -515,17 +521,6 @@ export function udpListeners(): UdpListeners | null {
   return S === null ? null : S.listeners;
 }
 
-/** Whether an IPv4 inany is the broadcast address of the guest's subnet. */
-function isSubnetBroadcast4(c: Ctx, a: Uint8Array, off: number): boolean {
-  if (!inanyIs4(a, off) || c.ip4.prefixLen >= 31) return false;
-  const m = c.ip4.prefixLen === 0 ? 0 : (0xffffffff << (32 - c.ip4.prefixLen)) >>> 0;
-  const g = c.ip4.addr;
-  const ga = ((g[0]! << 24) | (g[1]! << 16) | (g[2]! << 8) | g[3]!) >>> 0;
-  const x = ((a[off + 12]! << 24) | (a[off + 13]! << 16) | (a[off + 14]! << 8) | a[off + 15]!) >>>
-    0;
-  return ((x & m) >>> 0) === ((ga & m) >>> 0) && ((x | m) >>> 0) === 0xffffffff;
-}
-
 /** Writes the unspecified address of a family as inany at key[off]. */
 function keyAny(off: number, v6: boolean): void {
   for (let i = 0; i < 16; i++) key[off + i] = 0;
@@ -629,26 +624,26 @@ function flowCancel(st: UdpState, idx: number): void {
  * key[0..32).
  * @returns the sidx of the guest's side, or -1
  */
-function flowFromTap(st: UdpState, sport: number, dport: number, now: number): number {
+function flowFromTap(
+  st: UdpState,
+  v6: boolean,
+  sport: number,
+  dport: number,
+  now: number,
+): number {
   const c = st.c;
   const fl = c.flows;
-  if (sport === 0 || dport === 0) return -1;
-  if (inanyIsUnspecified(key, 0) || inanyIsMulticast(key, 0)) return -1;
-  if (
-    inanyIsUnspecified(key, 16) || inanyIsMulticast(key, 16) || isSubnetBroadcast4(c, key, 16)
-  ) {
+  const why = fwdTapTarget(c, v6, key, 0, sport, dport, true);
+  if (why !== FWD_OK) {
+    st.stats.refused++;
+    fwdRefusalLog("UDP", v6, why, key, 0, sport, dport);
     return -1;
   }
+  /* a link-local target would need a scope: not forwarded */
+  if (v6 && inanyIsLinkLocal6(key, 32)) return -1;
   const idx = fl.flowAlloc();
   if (idx < 0) return -1;
   fl.flowInitiate(idx, PIF_TAP, key, 16, key, 0, dport, sport);
-  inanyCopy(key, 32, key, 16);
-  fwdNatFromTap(c, key, 32, dport);
-  const v6 = !inanyIs4(key, 32);
-  if (inanyIsUnspecified(key, 32) || (v6 && inanyIsLinkLocal6(key, 32))) {
-    fl.flowAllocCancel(idx);
-    return -1;
-  }
   keyAny(48, v6);
   const raw = libc.symbols.socket(
     v6 ? AF_INET6 : AF_INET,
@@ -844,7 +839,7 @@ export function udpTapHandler(
   const fl = c.flows;
   let sidx = fl.flowLookup(IPPROTO_UDP, PIF_TAP, key, 16, key, 0, dport, sport);
   if (sidx < 0) {
-    sidx = flowFromTap(st, sport, dport, now);
+    sidx = flowFromTap(st, v6, sport, dport, now);
     if (sidx < 0) {
       st.stats.dropped++;
       return;
@@ -1133,7 +1128,8 @@ export function udpStatsLine(): string {
   const s = S?.stats;
   if (s === undefined) return "udp: off";
   return `udp: flows ${s.flowsOpened} opened, ${s.flowsClosed} closed; datagrams from tap ${s.fromTap}, ` +
-    `to tap ${s.toTap}, spliced ${s.spliced}, dropped ${s.dropped}, malformed ${s.malformed}`;
+    `to tap ${s.toTap}, spliced ${s.spliced}, dropped ${s.dropped}, malformed ${s.malformed}, ` +
+    `refused ${s.refused}`;
 }
 
 /**
