@@ -150,9 +150,13 @@ for (
       const hostAddr = fam === "IPv4" ? "198.51.100.2" : "2001:db8:1::2";
       const guestAny = fam === "IPv4" ? "0.0.0.0" : "::";
       try {
+        /* the servers stop, by their PIDs, once the test leaves a file */
+        const done = await Deno.makeTempFile({ prefix: "orzo-done-" });
+        await Deno.remove(done);
         const script =
-          `${PEER} serve-halfclose ${guestAny} 9004 & ${PEER} serve-halfclose ${guestAny} 80 & ` +
-          `sleep 1.5; wait`;
+          `${PEER} serve-halfclose ${guestAny} 9004 & a=$!; ${PEER} serve-halfclose ${guestAny} 80 & ` +
+          `b=$!; i=0; while [ ! -e ${done} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; ` +
+          `kill $a $b; rm -f ${done}`;
         const orzo = t.orzo([
           "--config-net",
           "-t",
@@ -191,7 +195,7 @@ for (
           "1000",
         ]);
         assert.equal(c2.stdout.trim(), "ok", c2.stderr);
-        await run(["ip", "netns", "exec", t.host, "pkill", "-f", "serve-halfclose"]);
+        await Deno.writeTextFile(done, "");
         const r = await orzo;
         void r;
       } finally {
