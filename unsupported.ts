@@ -21,7 +21,6 @@ export const NOT_BUILT: ReadonlySet<string> = new Set([
   "outbound-if6",
   "hostname",
   "fqdn",
-  "splice-only",
   "freebind",
   "socket",
   "vhost-user",

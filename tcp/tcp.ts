@@ -1312,7 +1312,8 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
       continue;
     }
     const ip = v6 ? c.ip6 : c.ip4;
-    if (peerPort < 0 || !ip.enabled) {
+    if (peerPort < 0 || !ip.enabled || c.tapFd < 0) {
+      /* (no tap with --splice-only: only loopback clients get through) */
       libc.symbols.close(cfd);
       continue;
     }

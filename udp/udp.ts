@@ -747,6 +747,11 @@ function flowFromListener(st: UdpState, l: number, sport: number, now: number): 
       }
     }
   }
+  if (!targetSet && c.tapFd < 0) {
+    /* no tap (--splice-only): only the splice path */
+    fl.flowAllocCancel(idx);
+    return -1;
+  }
   if (!targetSet) {
     /* to the guest over the tap, from the source as the guest sees it */
     inanyCopy(key, 48, key, 0);

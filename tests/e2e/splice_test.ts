@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { background, DENO, type RunResult, TCP_PEER, Topology } from "../helpers/topology.ts";
+import { background, DENO, run, type RunResult, TCP_PEER, Topology } from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
 const PEER = `${DENO} run --allow-net --allow-env ${TCP_PEER}`;
@@ -179,6 +179,76 @@ Deno.test({
       assert.notEqual(none.code, 0, "with -T none nothing listens on the guest's loopback");
     } finally {
       await srv.stop();
+      await t.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "--splice-only: no tap in the namespace, -t and -T still work over loopback",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create();
+    const dir = await Deno.makeTempDir();
+    const srv = await background(
+      ["ip", "netns", "exec", t.host, "sh", "-c", `exec ${PEER} serve-halfclose 127.0.0.1 9061`],
+      { ready: "listening" },
+    );
+    try {
+      const links = await t.orzo(["--splice-only", "--config-net", "--", "ip", "-o", "link"]);
+      assert.equal(links.code, 0, links.stderr);
+      const names = links.stdout.trim().split("\n").map((l) => l.split(":")[1]!.trim());
+      assert.deepEqual(names, ["lo"], links.stdout);
+
+      /* -t: host loopback to the guest's loopback (--host-lo-to-ns-lo is implied) */
+      const r = await withGuestServer(
+        t,
+        dir,
+        ["--splice-only", "-d", "-t", "9060", "-T", "none"],
+        [`${PEER} serve-halfclose 127.0.0.1 9060 peers`],
+        async () => {
+          const c = await t.inHost([
+            ...PEER.split(" "),
+            "client-halfclose",
+            "127.0.0.1",
+            "9060",
+            String(10 << 20),
+          ]);
+          assert.equal(c.stdout.trim(), "ok", c.stderr);
+          /* a client from outside: nowhere to go without a tap, turned away */
+          const remote = await run([
+            "ip",
+            "netns",
+            "exec",
+            t.remote,
+            ...PEER.split(" "),
+            "client-halfclose",
+            "198.51.100.2",
+            "9060",
+            "1000",
+          ], { env: { PEER_DEADLINE_MS: "10000" } });
+          assert.notEqual(remote.code, 0, "no tap path for a non-loopback client");
+          assert.notEqual(remote.code, 2, "turned away, not left hanging");
+        },
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await peersSeen(dir), ["from 127.0.0.1"]);
+
+      /* -T: the guest's loopback to a server on the host's loopback */
+      const out = await t.orzo([
+        "--splice-only",
+        "-T",
+        "9061",
+        "--",
+        "sh",
+        "-c",
+        `${PEER} client-halfclose 127.0.0.1 9061 ${10 << 20}`,
+      ]);
+      assert.equal(out.code, 0, out.stderr);
+      assert.equal(out.stdout.trim(), "ok");
+    } finally {
+      await srv.stop();
+      await Deno.remove(dir, { recursive: true });
       await t.destroy();
     }
   },
