@@ -42,6 +42,7 @@ import { parseIp4, parseIp6 } from "./conf/addr.ts";
 import { hostUpstream, nlOpen } from "./ffi/netlink_io.ts";
 import type { Upstream } from "./ffi/netlink_io.ts";
 import { nsConfigure, type NsConfInput, nsLoopbackUp } from "./ns/ns_conf.ts";
+import { statsStart } from "./stats.ts";
 import { protoInit } from "./protocols.ts";
 import { dnsConf } from "./fwd/dns.ts";
 import { NsSync } from "./ns/ns_sync.ts";
@@ -286,6 +287,15 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   }
 
   await protoInit(c, loop, conf, ns);
+  if (conf.stats !== undefined) {
+    statsStart(loop, conf.stats, () => [
+      tapStatsLine(c, loop),
+      tcpStatsLine(),
+      udpStatsLine(),
+      icmpStatsLine(),
+      spliceStatsLine(),
+    ]);
+  }
   /* last after each batch: flows closed during it become reusable */
   loop.post.push(() => c.flows.flowDeferHandler());
 
@@ -337,12 +347,7 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
 
   const fdsAtStart = fdCount();
   const code = await loop.run(1000);
-  const st = c.stats;
-  debug(
-    `tap: frames in ${st.framesIn}, out ${st.framesOut}, malformed ${st.malformed}, ` +
-      `unhandled ${st.unhandled}; ARP replies ${st.arpReplies}, NDP adverts ${st.ndpAdverts}, ` +
-      `router adverts ${st.routerAdverts}; handler failures ${loop.failures}`,
-  );
+  debug(tapStatsLine(c, loop));
   debug(tcpStatsLine());
   debug(udpStatsLine());
   debug(icmpStatsLine());
@@ -354,6 +359,14 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   ns.close();
   pcapClose();
   return code;
+}
+
+/** The tap's counters and the loop's handler failures, in one line. */
+function tapStatsLine(c: Ctx, loop: EventLoop): string {
+  const st = c.stats;
+  return `tap: frames in ${st.framesIn}, out ${st.framesOut}, malformed ${st.malformed}, ` +
+    `unhandled ${st.unhandled}; ARP replies ${st.arpReplies}, NDP adverts ${st.ndpAdverts}, ` +
+    `router adverts ${st.routerAdverts}; handler failures ${loop.failures}`;
 }
 
 /**
