@@ -53,6 +53,15 @@ export async function main(args: string[]): Promise<number> {
       w(name === "orzo" ? `orzo ${VERSION}\n` : `${name} (orzo) ${VERSION}\n`);
       return 0;
     }
+    if (conf.printCapabilities) {
+      /* vhost-user's back-end convention: JSON on stdout, exit 0, only from
+       * a program that is a vhost-user back-end. orzo is none yet: claiming
+       * {"type": "net"} would send the caller on to a --vhost-user start
+       * that fails; saying so now lets it pick another back-end. */
+      throw new ConfError(
+        "--print-capabilities: no vhost-user back-end in this build (--vhost-user is not supported yet)",
+      );
+    }
     if (conf.trace) logSetLevel(LOG_TRACE);
     else if (conf.debug) logSetLevel(LOG_DEBUG);
     else if (conf.quiet) logSetLevel(LOG_WARN);

@@ -23,7 +23,6 @@ export const NOT_BUILT: ReadonlySet<string> = new Set([
   "freebind",
   "socket",
   "vhost-user",
-  "print-capabilities",
   "repair-path",
   "fd",
   "one-off",
