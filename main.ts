@@ -14,7 +14,7 @@ import { ConfError } from "./conf/errors.ts";
 import { SysError } from "./ffi/errno.ts";
 import { getEnv, readLink } from "./ffi/mem.ts";
 import { procCmdline } from "./ffi/proc.ts";
-import { LOG_DEBUG, LOG_INFO, LOG_TRACE, LOG_WARN, logOpenFile, logSetLevel } from "./log.ts";
+import { LOG_DEBUG, LOG_INFO, LOG_TRACE, LOG_WARN, logOpenFile, logSetLevel, warn } from "./log.ts";
 import { NsError } from "./ns/ns.ts";
 import { unsupported } from "./unsupported.ts";
 
@@ -67,6 +67,7 @@ export async function main(args: string[]): Promise<number> {
     else if (conf.quiet) logSetLevel(LOG_WARN);
     else logSetLevel(LOG_INFO);
     if (conf.logFile !== undefined) logOpenFile(conf.logFile, conf.logSize ?? 1 << 20);
+    for (const w of conf.warnings) warn(w);
     unsupported(conf);
     if (conf.mode === "pasta") {
       const { pastaMain } = await import("./pasta.ts");

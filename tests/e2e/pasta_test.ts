@@ -259,6 +259,22 @@ Deno.test({
 });
 
 Deno.test({
+  name: "pasta accepts the obsolete -e/--stderr and says it has no effect",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create();
+    try {
+      const r = await guestSh(t, ["-e", "--stderr", "--config-net"], "echo fine");
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), "fine");
+      assert.match(r.stderr, /--stderr has no effect/);
+    } finally {
+      await t.destroy();
+    }
+  },
+});
+
+Deno.test({
   name: "pasta exits with the command's exit status",
   ignore: !isRoot,
   async fn() {
