@@ -85,6 +85,8 @@ export class EventLoop {
   readonly handlers: (EpollHandler | null)[] = new Array(EPOLL_NUM_TYPES).fill(null);
   /** handler failures caught at the dispatch boundary */
   failures = 0;
+  /** events dispatched, by reference type (for --stats) */
+  readonly events: Float64Array = new Float64Array(EPOLL_NUM_TYPES);
   /** set to stop the loop after the current batch */
   exitCode: number | null = null;
   /**
@@ -127,6 +129,7 @@ export class EventLoop {
       const type = ep.typeOf(i);
       const h = this.handlers[type];
       if (h === null || h === undefined) continue;
+      this.events[type]++;
       try {
         h(ep.fdOf(i), ep.dataOf(i), ep.eventsOf(i), now);
       } catch (e) {

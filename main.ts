@@ -14,7 +14,7 @@ import { ConfError } from "./conf/errors.ts";
 import { SysError } from "./ffi/errno.ts";
 import { getEnv, readLink } from "./ffi/mem.ts";
 import { procCmdline } from "./ffi/proc.ts";
-import { LOG_DEBUG, LOG_INFO, LOG_TRACE, LOG_WARN, logOpenFile, logSetLevel } from "./log.ts";
+import { LOG_DEBUG, LOG_INFO, LOG_TRACE, LOG_WARN, logOpenFile, logSetLevel, warn } from "./log.ts";
 import { NsError } from "./ns/ns.ts";
 import { unsupported } from "./unsupported.ts";
 
@@ -53,11 +53,21 @@ export async function main(args: string[]): Promise<number> {
       w(name === "orzo" ? `orzo ${VERSION}\n` : `${name} (orzo) ${VERSION}\n`);
       return 0;
     }
+    if (conf.printCapabilities) {
+      /* vhost-user's back-end convention: JSON on stdout, exit 0, only from
+       * a program that is a vhost-user back-end. orzo is none yet: claiming
+       * {"type": "net"} would send the caller on to a --vhost-user start
+       * that fails; saying so now lets it pick another back-end. */
+      throw new ConfError(
+        "--print-capabilities: no vhost-user back-end in this build (--vhost-user is not supported yet)",
+      );
+    }
     if (conf.trace) logSetLevel(LOG_TRACE);
     else if (conf.debug) logSetLevel(LOG_DEBUG);
     else if (conf.quiet) logSetLevel(LOG_WARN);
     else logSetLevel(LOG_INFO);
     if (conf.logFile !== undefined) logOpenFile(conf.logFile, conf.logSize ?? 1 << 20);
+    for (const w of conf.warnings) warn(w);
     unsupported(conf);
     if (conf.mode === "pasta") {
       const { pastaMain } = await import("./pasta.ts");

@@ -5,7 +5,8 @@
  * (userns.ts), go to the background unless a command is spawned or -f is
  * given (daemon.ts), read the host's upstream addressing over rtnetlink,
  * create or join the guest's network namespace on the namespace thread,
- * create the tap there, configure it (--config-net), write the PID file,
+ * create the tap there (none with --splice-only: then only the loopback paths
+ * work), configure it (--config-net), write the PID file,
  * spawn the command, and run the event loop until the command exits, the
  * namespace goes away or a signal asks us to stop.
  *
@@ -40,7 +41,8 @@ import { ConfError } from "./conf/errors.ts";
 import { parseIp4, parseIp6 } from "./conf/addr.ts";
 import { hostUpstream, nlOpen } from "./ffi/netlink_io.ts";
 import type { Upstream } from "./ffi/netlink_io.ts";
-import { nsConfigure } from "./ns/ns_conf.ts";
+import { nsConfigure, type NsConfInput, nsLoopbackUp } from "./ns/ns_conf.ts";
+import { statsStart } from "./stats.ts";
 import { protoInit } from "./protocols.ts";
 import { dnsConf } from "./fwd/dns.ts";
 import { NsSync } from "./ns/ns_sync.ts";
@@ -216,12 +218,21 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   c.noRa = conf.noRa;
 
   const hostNl = nlOpen();
-  const up4 = conf.ipv6Only ? null : usable4(hostUpstream(hostNl, AF_INET, conf.ifname), conf);
-  const up6 = conf.ipv4Only ? null : usable6(hostUpstream(hostNl, AF_INET6, conf.ifname), conf);
-  if (conf.ifname !== undefined && up4 === null && up6 === null) {
-    throw new ConfError(`External interface "${conf.ifname}" not usable`);
+  let up4: Upstream | null = null;
+  let up6: Upstream | null = null;
+  let local = false;
+  if (conf.spliceOnly) {
+    /* no tap: no addresses, both families over the loopback paths only */
+    c.ip4.enabled = !conf.ipv6Only;
+    c.ip6.enabled = !conf.ipv4Only;
+  } else {
+    up4 = conf.ipv6Only ? null : usable4(hostUpstream(hostNl, AF_INET, conf.ifname), conf);
+    up6 = conf.ipv4Only ? null : usable6(hostUpstream(hostNl, AF_INET6, conf.ifname), conf);
+    if (conf.ifname !== undefined && up4 === null && up6 === null) {
+      throw new ConfError(`External interface "${conf.ifname}" not usable`);
+    }
+    local = ctxAddressing(c, conf, up4, up6).local;
   }
-  const { local } = ctxAddressing(c, conf, up4, up6);
 
   const ns = new NsThread();
   let nsFd: number;
@@ -242,28 +253,18 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
       debug("Cannot set ping_group_range, ICMP requests might fail");
     });
   }
-  const ifname = conf.nsIfname ?? (local ? undefined : (up4 ?? up6)?.ifname) ??
-    PASTA_DEFAULT_IFNAME;
-  /* ORZO_NO_OFFLOAD: no virtio-net header, orzo computes every checksum */
-  const offload = getEnv("ORZO_NO_OFFLOAD") === undefined;
-  const { tapFd, name } = await ns.tap(ifname, offload);
   const nsNl = await ns.netlink();
-  nsConfigure(c, conf, { hostNl, nsNl, tapName: name, up4, up6, local });
-  debug(`tap ${name} ready in namespace fd ${nsFd}`);
+  const loop = new EventLoop();
+  if (conf.spliceOnly) {
+    nsLoopbackUp(nsNl);
+    debug("--splice-only: no tap device, loopback forwarding only");
+  } else {
+    const ifname = conf.nsIfname ?? (local ? undefined : (up4 ?? up6)?.ifname) ??
+      PASTA_DEFAULT_IFNAME;
+    await pastaTap(c, conf, ns, loop, ifname, { hostNl, nsNl, up4, up6, local });
+  }
 
   if (conf.pcap !== undefined) pcapOpen(conf.pcap);
-
-  const loop = new EventLoop();
-  const tap = tapNew(tapFd, offload);
-  c.tapFd = tapFd;
-  c.tapHdrLen = tap.vnetHdr;
-  loop.epoll.add(tapFd, EPOLLIN, EPOLL_TYPE_TAP_PASTA);
-  loop.on(EPOLL_TYPE_TAP_PASTA, (_fd, _data, _events, now) => {
-    if (!tapHandler(c, tap, now)) {
-      info("Tap device gone, exiting");
-      loop.stop(0);
-    }
-  });
 
   if (target !== null && !conf.noNetnsQuit) {
     if (conf.netns !== undefined) {
@@ -287,6 +288,15 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   }
 
   await protoInit(c, loop, conf, ns);
+  if (conf.stats !== undefined) {
+    statsStart(loop, conf.stats, () => [
+      tapStatsLine(c, loop),
+      tcpStatsLine(),
+      udpStatsLine(),
+      icmpStatsLine(),
+      spliceStatsLine(),
+    ]);
+  }
   /* last after each batch: flows closed during it become reusable */
   loop.post.push(() => c.flows.flowDeferHandler());
 
@@ -338,12 +348,7 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
 
   const fdsAtStart = fdCount();
   const code = await loop.run(1000);
-  const st = c.stats;
-  debug(
-    `tap: frames in ${st.framesIn}, out ${st.framesOut}, malformed ${st.malformed}, ` +
-      `unhandled ${st.unhandled}; ARP replies ${st.arpReplies}, NDP adverts ${st.ndpAdverts}, ` +
-      `router adverts ${st.routerAdverts}; handler failures ${loop.failures}`,
-  );
+  debug(tapStatsLine(c, loop));
   debug(tcpStatsLine());
   debug(udpStatsLine());
   debug(icmpStatsLine());
@@ -355,6 +360,43 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   ns.close();
   pcapClose();
   return code;
+}
+
+/** The tap's counters and the loop's handler failures, in one line. */
+function tapStatsLine(c: Ctx, loop: EventLoop): string {
+  const st = c.stats;
+  return `tap: frames in ${st.framesIn}, out ${st.framesOut}, malformed ${st.malformed}, ` +
+    `unhandled ${st.unhandled}; ARP replies ${st.arpReplies}, NDP adverts ${st.ndpAdverts}, ` +
+    `router adverts ${st.routerAdverts}; handler failures ${loop.failures}`;
+}
+
+/**
+ * Creates the tap in the guest's namespace, configures it and hands its
+ * frames to the loop.
+ */
+async function pastaTap(
+  c: Ctx,
+  conf: Config,
+  ns: NsThread,
+  loop: EventLoop,
+  ifname: string,
+  io: Omit<NsConfInput, "tapName">,
+): Promise<void> {
+  /* ORZO_NO_OFFLOAD: no virtio-net header, orzo computes every checksum */
+  const offload = getEnv("ORZO_NO_OFFLOAD") === undefined;
+  const { tapFd, name } = await ns.tap(ifname, offload);
+  nsConfigure(c, conf, { ...io, tapName: name });
+  debug(`tap ${name} ready in namespace fd ${c.nsFd}`);
+  const tap = tapNew(tapFd, offload);
+  c.tapFd = tapFd;
+  c.tapHdrLen = tap.vnetHdr;
+  loop.epoll.add(tapFd, EPOLLIN, EPOLL_TYPE_TAP_PASTA);
+  loop.on(EPOLL_TYPE_TAP_PASTA, (_fd, _data, _events, now) => {
+    if (!tapHandler(c, tap, now)) {
+      info("Tap device gone, exiting");
+      loop.stop(0);
+    }
+  });
 }
 
 function defaultShell(): string {

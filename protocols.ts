@@ -101,7 +101,7 @@ export async function protoInit(
         );
         nsl.start();
       }
-      tcpSetSplice(nsl, true);
+      tcpSetSplice(nsl, true, conf.hostLoToNsLo);
     }
   }
   /* UDP (-u, -U, splice) and ICMP echo: udp/udp.ts, icmp/icmp.ts */

@@ -13,7 +13,6 @@ import { ConfError } from "./conf/errors.ts";
 
 /** Options (canonical long names) whose feature is not built yet. */
 export const NOT_BUILT: ReadonlySet<string> = new Set([
-  "stats",
   "runas",
   "conf-path",
   "outbound",
@@ -21,12 +20,9 @@ export const NOT_BUILT: ReadonlySet<string> = new Set([
   "outbound-if6",
   "hostname",
   "fqdn",
-  "host-lo-to-ns-lo",
-  "splice-only",
   "freebind",
   "socket",
   "vhost-user",
-  "print-capabilities",
   "repair-path",
   "fd",
   "one-off",

@@ -54,6 +54,18 @@ function fail(what: string, e: unknown): never {
 }
 
 /**
+ * Brings the guest's loopback interface up (all that --splice-only needs).
+ * @param nsNl netlink socket in the guest's namespace
+ */
+export function nsLoopbackUp(nsNl: number): void {
+  try {
+    nlLinkSetFlags(nsNl, 1, IFF_UP, IFF_UP);
+  } catch (e) {
+    fail("Couldn't bring up loopback interface in namespace", e);
+  }
+}
+
+/**
  * Configures loopback and the tap in the guest's namespace.
  * @param c execution context (guest MAC is filled in)
  * @param conf the configuration
@@ -62,11 +74,7 @@ function fail(what: string, e: unknown): never {
  */
 export function nsConfigure(c: Ctx, conf: Config, io: NsConfInput): number {
   const { nsNl, hostNl } = io;
-  try {
-    nlLinkSetFlags(nsNl, 1, IFF_UP, IFF_UP);
-  } catch (e) {
-    fail("Couldn't bring up loopback interface in namespace", e);
-  }
+  nsLoopbackUp(nsNl);
   const link = nlLinkByName(nsNl, io.tapName);
   const idx = link.index;
   if (conf.nsMac !== undefined) {

@@ -4,8 +4,11 @@
  *
  * Theory of operation (passt's tcp_splice.c): a connection accepted on one
  * side (a -T listener on the guest's loopback, or a -t listener on the host
- * that a loopback client reached) is mirrored by a socket connecting to the
- * loopback address of the other side, in that side's namespace. Each
+ * that a loopback client reached) is mirrored by a socket connecting, in
+ * the other side's namespace, to its loopback address (-T, and -t with
+ * --host-lo-to-ns-lo) or to the guest's own address, over the guest's
+ * loopback interface (-t otherwise, as pasta: services listening only on the
+ * guest's loopback stay private); the kernel picks the source address. Each
  * direction has a pipe: splice() moves bytes from the reading socket into the
  * pipe and from the pipe into the writing socket, both without copies to
  * user space. Sockets are edge-triggered (EPOLLIN|EPOLLOUT|EPOLLRDHUP): each
@@ -103,6 +106,8 @@ const intBytes = new Uint8Array(intBuf.buffer);
 const linger = new Uint8Array(new Int32Array([1, 0]).buffer);
 const sa = new Uint8Array(28);
 const lo = new Uint8Array(16);
+/** the unspecified address: the kernel picks our side's source */
+const unspec = new Uint8Array(16);
 const pipeFds = new Int32Array(2);
 const pipeBytes = new Uint8Array(pipeFds.buffer);
 const optLen = new Uint32Array(1);
@@ -162,6 +167,9 @@ function loopbackSockaddr(v6: boolean, port: number): number {
  * @param port the loopback port to connect to on the other side
  * @param toGuest true: connect inside the guest's namespace (host accepted);
  *   false: connect on the host (accepted in the guest's namespace)
+ * @param dst the address to connect to (inany at dstOff), null for the
+ *   loopback address of the family; the kernel picks the matching source
+ * @param dstOff offset of the address in dst
  * @returns true when the connection was set up (else `accepted` is closed)
  */
 export function spliceConnect(
@@ -169,6 +177,8 @@ export function spliceConnect(
   v6: boolean,
   port: number,
   toGuest: boolean,
+  dst: Uint8Array | null = null,
+  dstOff = 0,
 ): boolean {
   const s = S;
   if (s === null) {
@@ -182,7 +192,9 @@ export function spliceConnect(
   intBuf[0] = 1;
   libc.symbols.setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, intBytes, 4);
   libc.symbols.setsockopt(accepted, IPPROTO_TCP, TCP_NODELAY, intBytes, 4);
-  const len = loopbackSockaddr(v6, port);
+  /* lo: the loopback address of the family, also for the flow's accepted side */
+  let len = loopbackSockaddr(v6, port);
+  if (dst !== null) len = sockaddrFromInany(sa, dst, dstOff, port, v6);
   if (libc.symbols.connect(fd, sa, len) < 0 && errno() !== ERRNO.EINPROGRESS) {
     return fail(s, accepted, fd, "connect");
   }
@@ -192,7 +204,8 @@ export function spliceConnect(
   const pifA = toGuest ? PIF_HOST : PIF_SPLICE;
   const pifB = toGuest ? PIF_SPLICE : PIF_HOST;
   fl.flowInitiate(idx, pifA, lo, 0, lo, 0, port, 0);
-  fl.flowTarget(idx, pifB, lo, 0, lo, 0, 0, port);
+  if (dst === null) fl.flowTarget(idx, pifB, lo, 0, lo, 0, 0, port);
+  else fl.flowTarget(idx, pifB, unspec, 0, dst, dstOff, 0, port);
   fl.flowSetType(idx, FLOW_TYPE_TCP_SPLICE);
   for (let d = 0; d < 2; d++) {
     if (libc.symbols.pipe2(pipeBytes, O_NONBLOCK | O_CLOEXEC) < 0) {

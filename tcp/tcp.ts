@@ -14,7 +14,9 @@
  *   loopback); the SYN-ACK goes to the guest only once the host connect
  *   completes, a refused or unreachable destination becomes an RST at once.
  *   A connection accepted on a listening socket (-t) becomes a SYN to the
- *   guest from the client's real address (fwdNatFromHost() for loopback).
+ *   guest from the client's real address (fwdNatFromHost() for loopback),
+ *   unless it comes from the host's loopback and the splice path takes it
+ *   (splice.ts).
  * - Host to guest. Socket data is read with MSG_PEEK, so that it stays in the
  *   socket until the guest acknowledges it; SO_PEEK_OFF makes each read start
  *   after what was already sent. It is read straight into the payload area of
@@ -169,8 +171,10 @@ interface TcpState {
   lastScan: number;
   /** listeners on the guest's loopback (-T), null when none */
   nsListeners: TcpNsListeners | null;
-  /** whether host loopback clients are spliced to the guest's loopback */
+  /** whether host loopback clients of -t ports are spliced to the guest */
   splice: boolean;
+  /** --host-lo-to-ns-lo: spliced clients reach the guest's loopback address, not its own */
+  spliceToLoopback: boolean;
   /** whether SO_PEEK_OFF works on TCP sockets */
   peekOff: boolean;
   /** SO_SNDBUF of host sockets after sockOpts() (the kernel caps what we ask) */
@@ -287,6 +291,7 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     lastScan: 0,
     nsListeners: null,
     splice: false,
+    spliceToLoopback: false,
     peekOff: probePeekOff(),
     sndbuf: probeSndbuf(),
     timerFd,
@@ -351,14 +356,21 @@ export function tcpSetListeners(l: TcpListeners): void {
 
 /**
  * Turns on the splice path: -T listeners on the guest's loopback, and host
- * loopback clients of -t ports spliced to the guest's loopback.
+ * loopback clients of -t ports spliced over the guest's loopback interface,
+ * to the guest's own address or (--host-lo-to-ns-lo) its loopback address.
  * @param l the guest-side listeners (already started)
  * @param spliceInbound whether -t connections from the host's loopback are spliced
+ * @param toLoopback --host-lo-to-ns-lo: connect to 127.0.0.1 / ::1 in the guest
  */
-export function tcpSetSplice(l: TcpNsListeners | null, spliceInbound: boolean): void {
+export function tcpSetSplice(
+  l: TcpNsListeners | null,
+  spliceInbound: boolean,
+  toLoopback = false,
+): void {
   if (S === null) return;
   S.nsListeners = l;
   S.splice = spliceInbound;
+  S.spliceToLoopback = toLoopback;
 }
 
 /**
@@ -1301,12 +1313,18 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
     }
     const peerPort = sockaddrToInany(sa, key, 0);
     if (s.splice && peerPort >= 0 && inanyLoopback(key, 0)) {
-      /* a client on the host's loopback: to the guest's loopback, spliced */
-      spliceConnect(cfd, v6, dport, true);
+      /* a client on the host's loopback: spliced over the guest's loopback
+       * interface, to the guest's address unless --host-lo-to-ns-lo */
+      if (s.spliceToLoopback) spliceConnect(cfd, v6, dport, true);
+      else {
+        fwdGuestAddr(c, v6, key, 32);
+        spliceConnect(cfd, v6, dport, true, key, 32);
+      }
       continue;
     }
     const ip = v6 ? c.ip6 : c.ip4;
-    if (peerPort < 0 || !ip.enabled) {
+    if (peerPort < 0 || !ip.enabled || c.tapFd < 0) {
+      /* (no tap with --splice-only: only loopback clients get through) */
       libc.symbols.close(cfd);
       continue;
     }

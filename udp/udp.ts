@@ -50,7 +50,8 @@
  * - Socket to socket ("spliced", pasta's loopback bypass): a datagram from
  *   the host's loopback to a -u port goes to a socket in the guest's
  *   namespace (opened through ns/ns_sync.ts) that sends it to the guest's
- *   address over the guest's loopback interface; a datagram from the guest's
+ *   address (--host-lo-to-ns-lo: its loopback address) over the guest's
+ *   loopback interface; a datagram from the guest's
  *   loopback to a -U port goes to the host's loopback. The batch read by
  *   recvmmsg() is written by one sendmmsg() on the same buffers; the data
  *   never enters a frame. When no socket can be opened in the namespace the
@@ -176,6 +177,8 @@ interface UdpState {
   listeners: UdpListeners;
   nsSync: NsSync | null;
   splice: boolean;
+  /** --host-lo-to-ns-lo: spliced datagrams go to the guest's loopback address */
+  spliceToLoopback: boolean;
   lastTimer: number;
   /** -u auto (scans the guest), null when off */
   autoIn: UdpAuto | null;
@@ -420,6 +423,7 @@ export function udpInit(
     listeners: new UdpListeners(),
     nsSync: opts.nsSync,
     splice: !conf.noSplice && opts.nsSync !== null,
+    spliceToLoopback: conf.hostLoToNsLo,
     lastTimer: 0,
     autoIn: null,
     autoOut: null,
@@ -712,12 +716,14 @@ function flowFromListener(st: UdpState, l: number, sport: number, now: number): 
     st.own[tgt] = 1;
     targetSet = true;
   } else if (st.splice && inanyIsLoopback(key, 0)) {
-    /* the host's loopback to the guest's address, over the guest's loopback */
+    /* the host's loopback to the guest's address, over the guest's loopback;
+     * with --host-lo-to-ns-lo to the guest's loopback address */
     const seen = v6 ? c.ip6.addrSeen : c.ip4.addrSeen;
     let zero = true;
     for (let i = 0; i < seen.length; i++) if (seen[i] !== 0) zero = false;
-    if (!zero && (v6 ? c.ip6.enabled : c.ip4.enabled)) {
-      if (!inanyIsUnspecified(L.toAddr, l * 16)) inanyCopy(key, 32, L.toAddr, l * 16);
+    if ((!zero || st.spliceToLoopback) && (v6 ? c.ip6.enabled : c.ip4.enabled)) {
+      if (st.spliceToLoopback) keyLoopback(32, v6);
+      else if (!inanyIsUnspecified(L.toAddr, l * 16)) inanyCopy(key, 32, L.toAddr, l * 16);
       else fwdGuestAddr(c, v6, key, 32);
       keyAny(48, v6);
       const raw = st.nsSync!.socket(
@@ -735,6 +741,11 @@ function flowFromListener(st: UdpState, l: number, sport: number, now: number): 
         debug(`UDP: no socket in the namespace (errno ${-s}): using the tap`);
       }
     }
+  }
+  if (!targetSet && c.tapFd < 0) {
+    /* no tap (--splice-only): only the splice path */
+    fl.flowAllocCancel(idx);
+    return -1;
   }
   if (!targetSet) {
     /* to the guest over the tap, from the source as the guest sees it */

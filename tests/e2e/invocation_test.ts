@@ -87,3 +87,13 @@ Deno.test("an option whose feature is not built yet fails with one line", async 
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   assert.match(r.stderr, /not supported yet/);
 });
+
+Deno.test("--print-capabilities: no vhost-user back-end yet, so one line and status 1", async () => {
+  for (const args of [["--print-capabilities"], ["--print-capabilities", "--no-such-option"]]) {
+    const r = await run([`${REPO}/orzo`, ...args]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, "", "no capabilities JSON for a back-end orzo does not have");
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert.match(r.stderr, /--print-capabilities: no vhost-user back-end/);
+  }
+});

@@ -4,10 +4,11 @@
  */
 
 import assert from "node:assert/strict";
-import { DENO, REPO, run, sh, Topology } from "../helpers/topology.ts";
+import { background, DENO, REPO, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
 const OUR_MAC = "9a:55:9a:55:9a:55";
+const PEER = `${DENO} run --allow-net --allow-env ${TCP_PEER}`;
 
 type IpAddr = {
   ifname: string;
@@ -196,6 +197,78 @@ Deno.test({
       assert.equal(r.stderr, "", "nothing on stderr when logging to a file");
     } finally {
       await Deno.remove(log);
+      await t.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "pasta --stats 1 prints the event table and the counters during a transfer",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create();
+    const srv = await background(
+      [
+        "ip",
+        "netns",
+        "exec",
+        t.remote,
+        "sh",
+        "-c",
+        `exec ${PEER} serve-halfclose 203.0.113.10 9070`,
+      ],
+      { ready: "listening" },
+    );
+    try {
+      const r = await guestSh(
+        t,
+        [
+          "-f",
+          "--stats",
+          "1",
+          "--config-net",
+          "-t",
+          "none",
+          "-u",
+          "none",
+          "-T",
+          "none",
+          "-U",
+          "none",
+        ],
+        `${PEER} client-halfclose 203.0.113.10 9070 ${20 << 20} && sleep 1.5 && ` +
+          `${PEER} client-halfclose 203.0.113.10 9070 1000`,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), "ok\nok");
+      const lines = r.stderr.split("\n");
+      const header = lines.findIndex((l) => /^\s+tap \(pasta\)\s.*\sTCP\s/.test(l));
+      assert.ok(header >= 0, r.stderr);
+      assert.match(lines[header + 1]!, /^(\s+\d+)+$/, "a row of event counts under the header");
+      const tables = lines.filter((l) => /^(\s+\d+)+$/.test(l));
+      assert.ok(tables.length >= 2, `a table each second while traffic flows:\n${r.stderr}`);
+      const tcp = lines.filter((l) => l.startsWith("TCP: opened"));
+      assert.equal(tcp.length, tables.length, "the counters follow each table");
+      assert.ok(tcp.some((l) => /TCP: opened [12],/.test(l)), r.stderr);
+      assert.ok(lines.some((l) => /^tap: frames in [1-9]/.test(l)), r.stderr);
+    } finally {
+      await srv.stop();
+      await t.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "pasta accepts the obsolete -e/--stderr and says it has no effect",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create();
+    try {
+      const r = await guestSh(t, ["-e", "--stderr", "--config-net"], "echo fine");
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), "fine");
+      assert.match(r.stderr, /--stderr has no effect/);
+    } finally {
       await t.destroy();
     }
   },

@@ -7,8 +7,9 @@
  *
  * Modes:
  * - serve-echo ADDR PORT: echo every connection until the client closes.
- * - serve-halfclose ADDR PORT: read until end of file, then answer with the
- *   SHA-256 of what was read (hex, newline) and 1 MiB of pattern, and close.
+ * - serve-halfclose ADDR PORT [peers]: read until end of file, then answer
+ *   with the SHA-256 of what was read (hex, newline) and 1 MiB of pattern,
+ *   and close; with `peers`, print "from ADDR" for each connection.
  * - serve-http ADDR PORT: HTTP server answering "hello from remote".
  * - client-many HOST PORT N SIZE: N concurrent connections, each sends SIZE
  *   random bytes to an echo server and checks the echo; prints "ok N".
@@ -87,6 +88,7 @@ switch (mode) {
     const l = Deno.listen({ hostname: a1!, port: Number(a2) });
     console.log("listening");
     for await (const conn of l) {
+      if (a3 === "peers") console.log(`from ${(conn.remoteAddr as Deno.NetAddr).hostname}`);
       (async () => {
         const got = await readAll(conn);
         const reply = new TextEncoder().encode(`${await sha256(got)}\n`);
