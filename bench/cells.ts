@@ -103,6 +103,8 @@ function iperfJson(out: string, err: string): any {
 interface IperfOpts {
   /** data flows remote -> guest, over a connection the remote opens to a forwarded port */
   reverse: boolean;
+  /** data flows guest -> host namespace (the server there, reached at g.hostAddr) */
+  toHost?: boolean;
   /** parallel streams */
   streams: number;
   /** UDP datagram size; TCP when absent */
@@ -124,12 +126,14 @@ async function iperf(
   o: IperfOpts,
 ): Promise<Record<string, number>> {
   const secs = o.udpLen ? cfg.udpSeconds : cfg.seconds;
-  const sExec = o.reverse ? g.exec : (a: string[]) => inRemote(t, a);
+  const inHost = (a: string[]) => ["ip", "netns", "exec", t.host, ...a];
+  const sExec = o.reverse ? g.exec : o.toHost ? inHost : (a: string[]) => inRemote(t, a);
   const cExec = o.reverse ? (a: string[]) => inRemote(t, a) : g.exec;
-  const target = o.reverse ? g.inboundAddr : REMOTE_ADDR;
+  if (o.toHost && g.hostAddr === null) throw new Error("the guest cannot reach the host");
+  const target = o.reverse ? g.inboundAddr : o.toHost ? g.hostAddr! : REMOTE_ADDR;
   /* In the remote namespace, the server binds the address the guest targets: unbound, its UDP
    * replies would leave from the veth's address and miss the client's connected socket. */
-  const bind = o.reverse ? [] : ["-B", REMOTE_ADDR];
+  const bind = o.reverse || o.toHost ? [] : ["-B", REMOTE_ADDR];
   const server = new Proc(
     sExec(["iperf3", "-s", "-1", "-p", String(PORT), ...bind]),
     (secs + 60) * 1000,
@@ -173,13 +177,13 @@ async function iperf(
 }
 
 /**
- * Starts the echo server in the remote namespace.
- * @param t topology
+ * Starts the echo server.
+ * @param exec wraps a command to run it in the server's namespace
  * @returns the server process, listening
  */
-async function rrServer(t: Topology): Promise<Proc> {
+async function rrServer(exec: (a: string[]) => string[]): Promise<Proc> {
   const p = new Proc(
-    inRemote(t, [DENO, "run", "--allow-net", RR, "server", String(RR_PORT), "120"]),
+    exec([DENO, "run", "--allow-net", RR, "server", String(RR_PORT), "120"]),
     130_000,
   );
   try {
@@ -192,10 +196,12 @@ async function rrServer(t: Topology): Promise<Proc> {
 }
 
 /**
- * Runs rr.ts in the guest against the remote echo server.
+ * Runs rr.ts: the echo server on one side, the client on the other.
  * @param t topology
  * @param g guest
  * @param mode rr or crr
+ * @param inbound the client runs in the remote namespace and reaches the server in the guest
+ *   through the forwarded port (-t RR_PORT); else the client runs in the guest
  * @param count bound on iterations
  * @param maxMs bound on time
  * @returns its numbers
@@ -204,19 +210,22 @@ async function rrClient(
   t: Topology,
   g: Guest,
   mode: string,
+  inbound: boolean,
   count: number,
   maxMs: number,
 ): Promise<Record<string, number>> {
-  const server = await rrServer(t);
+  const sExec = inbound ? g.exec : (a: string[]) => inRemote(t, a);
+  const cExec = inbound ? (a: string[]) => inRemote(t, a) : g.exec;
+  const server = await rrServer(sExec);
   try {
     const r = await run(
-      g.exec([
+      cExec([
         DENO,
         "run",
         "--allow-net",
         RR,
         mode,
-        REMOTE_ADDR,
+        inbound ? g.inboundAddr : REMOTE_ADDR,
         `${RR_PORT}`,
         `${count}`,
         `${maxMs}`,
@@ -236,17 +245,86 @@ async function rrClient(
 }
 
 /**
+ * @param key the number's name
  * @param digits decimals
- * @returns a formatter of m[key]
+ * @returns a formatter of m[key] ("–" when the cell has no such number)
  */
 function num(key: string, digits: number): (m: Record<string, number>) => string {
-  return (m) => m[key]!.toFixed(digits);
+  return (m) => m[key] === undefined ? "–" : m[key]!.toFixed(digits);
+}
+
+/**
+ * @param what the throughput cell's label
+ * @returns the row of the translator's CPU per Gbit/s (run.ts adds cpuPerGbps to the numbers)
+ */
+function cpuRow(what: string): RowDef {
+  return {
+    label: `${what}: translator CPU per Gbit/s (% of a core)`,
+    key: "cpuPerGbps",
+    fmt: num("cpuPerGbps", 1),
+  };
+}
+
+/**
+ * @param inbound remote -> guest through the forwarded port
+ * @returns the request/response latency cell
+ */
+function rrCell(inbound: boolean): CellDef {
+  const what = `TCP RR 1 byte ${inbound ? "remote→guest" : "guest→remote"}`;
+  return {
+    id: inbound ? "rrr" : "rr",
+    label: what,
+    fwd: inbound ? { tcp: [RR_PORT], udp: [] } : NO_FWD,
+    rows: [
+      { label: `${what}, median (µs)`, key: "medianUs", fmt: num("medianUs", 1) },
+      { label: `${what}, p99 (µs)`, key: "p99Us", fmt: num("p99Us", 1) },
+    ],
+    measure: (t, g) => rrClient(t, g, "rr", inbound, 20000, 3000),
+  };
+}
+
+/**
+ * @param inbound remote -> guest through the forwarded port
+ * @returns the connection rate cell
+ */
+function crrCell(inbound: boolean): CellDef {
+  const what = `TCP connect+1 byte+close ${inbound ? "remote→guest" : "guest→remote"}`;
+  return {
+    id: inbound ? "crrr" : "crr",
+    label: what,
+    fwd: inbound ? { tcp: [RR_PORT], udp: [] } : NO_FWD,
+    rows: [
+      { label: `${what} (conn/s)`, key: "perSecond", fmt: num("perSecond", 0) },
+      { label: `${what}, p99 per connection (µs)`, key: "p99Us", fmt: num("p99Us", 0) },
+    ],
+    measure: (t, g) => rrClient(t, g, "crr", inbound, 5000, 3000),
+  };
 }
 
 /** @returns "G Gbit/s (loss L%)" */
 function udpFmt(m: Record<string, number>): string {
   const loss = m.lossPct!;
   return `${m.gbps!.toFixed(2)} (loss ${loss < 10 ? loss.toFixed(1) : loss.toFixed(0)}%)`;
+}
+
+/**
+ * @param streams parallel streams
+ * @returns the TCP throughput cell guest -> a server in the host namespace (through the
+ *   gateway address, which the pasta-like tools map to the host's loopback)
+ */
+function tcpHostCell(streams: number): CellDef {
+  const what = `TCP ${streams} stream${streams > 1 ? "s" : ""} guest→host`;
+  return {
+    id: `tcp${streams}h`,
+    label: what,
+    fwd: NO_FWD,
+    rows: [{
+      label: `${what} (Gbit/s, sender's retransmits)`,
+      key: "gbps",
+      fmt: (m) => `${m.gbps!.toFixed(2)} (${m.retransmits} retr)`,
+    }, cpuRow(what)],
+    measure: (t, g, cfg) => iperf(t, g, cfg, { reverse: false, toHost: true, streams }),
+  };
 }
 
 /**
@@ -265,7 +343,7 @@ function tcpCell(streams: number, reverse: boolean): CellDef {
       label: `${what} (Gbit/s, sender's retransmits)`,
       key: "gbps",
       fmt: (m) => `${m.gbps!.toFixed(2)} (${m.retransmits} retr)`,
-    }],
+    }, cpuRow(what)],
     measure: (t, g, cfg) => iperf(t, g, cfg, { reverse, streams }),
   };
 }
@@ -282,42 +360,26 @@ function udpCell(len: number, reverse: boolean): CellDef {
     id: `udp${len}${reverse ? "r" : ""}`,
     label: what,
     fwd: reverse ? { tcp: [PORT], udp: [PORT] } : NO_FWD,
-    rows: [{ label: `${what} (Gbit/s received, loss)`, key: "gbps", fmt: udpFmt }],
+    rows: [
+      { label: `${what} (Gbit/s received, loss)`, key: "gbps", fmt: udpFmt },
+      { label: `${what}, loss (%)`, key: "lossPct", fmt: num("lossPct", 1) },
+    ],
     measure: (t, g, cfg) => iperf(t, g, cfg, { reverse, streams: 1, udpLen: len }),
   };
 }
 
 /** Every cell, in table order. */
 export const CELLS: CellDef[] = [
+  tcpHostCell(1),
+  tcpHostCell(4),
   tcpCell(1, false),
   tcpCell(4, false),
   tcpCell(1, true),
   tcpCell(4, true),
-  {
-    id: "rr",
-    label: "TCP RR 1 byte guest→remote",
-    fwd: NO_FWD,
-    rows: [
-      {
-        label: "TCP RR 1 byte guest→remote, median (µs)",
-        key: "medianUs",
-        fmt: num("medianUs", 1),
-      },
-      { label: "TCP RR 1 byte guest→remote, p99 (µs)", key: "p99Us", fmt: num("p99Us", 1) },
-    ],
-    measure: (t, g) => rrClient(t, g, "rr", 20000, 3000),
-  },
-  {
-    id: "crr",
-    label: "TCP connect+1 byte+close guest→remote",
-    fwd: NO_FWD,
-    rows: [{
-      label: "TCP connect+1 byte+close guest→remote (conn/s)",
-      key: "perSecond",
-      fmt: num("perSecond", 0),
-    }],
-    measure: (t, g) => rrClient(t, g, "crr", 5000, 3000),
-  },
+  rrCell(false),
+  rrCell(true),
+  crrCell(false),
+  crrCell(true),
   udpCell(1400, false),
   udpCell(8000, false),
   udpCell(1400, true),
@@ -326,11 +388,10 @@ export const CELLS: CellDef[] = [
     id: "ping",
     label: "ping guest→remote",
     fwd: NO_FWD,
-    rows: [{
-      label: "ping guest→remote, median RTT (µs)",
-      key: "medianUs",
-      fmt: num("medianUs", 0),
-    }],
+    rows: [
+      { label: "ping guest→remote, median RTT (µs)", key: "medianUs", fmt: num("medianUs", 0) },
+      { label: "ping guest→remote, average RTT (µs)", key: "avgUs", fmt: num("avgUs", 0) },
+    ],
     async measure(_t, g) {
       const r = await run(
         g.exec(["ping", "-n", "-c", "20", "-i", "0.05", "-W", "1", REMOTE_ADDR]),
@@ -346,6 +407,7 @@ export const CELLS: CellDef[] = [
       }
       return {
         medianUs: times[Math.floor(times.length / 2)]!,
+        avgUs: times.reduce((a, b) => a + b, 0) / times.length,
         replies: times.length,
         lossPct: (20 - times.length) * 5,
       };

@@ -213,18 +213,20 @@ export function findProcess(argv: string[]): number {
   return 0;
 }
 
-/** CPU time and peak memory of a process. */
+/** CPU time and memory of a process. */
 export interface Usage {
   /** user + system CPU seconds, all threads */
   cpuS: number;
   /** peak resident set (VmHWM), KiB */
   hwmKiB: number;
+  /** current resident set (VmRSS), KiB */
+  rssKiB: number;
 }
 
 let clkTck = 0;
 
 /**
- * Reads a process's CPU time and peak RSS from /proc.
+ * Reads a process's CPU time, current and peak RSS from /proc.
  * @param pid the process
  * @returns its usage, or null when it is gone
  */
@@ -240,7 +242,8 @@ export async function usage(pid: number): Promise<Usage | null> {
     const ticks = Number(f[11]) + Number(f[12]);
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
     const m = status.match(/^VmHWM:\s+(\d+) kB/m);
-    return { cpuS: ticks / clkTck, hwmKiB: m ? Number(m[1]) : 0 };
+    const r = status.match(/^VmRSS:\s+(\d+) kB/m);
+    return { cpuS: ticks / clkTck, hwmKiB: m ? Number(m[1]) : 0, rssKiB: r ? Number(r[1]) : 0 };
   } catch {
     return null;
   }

@@ -9,7 +9,8 @@
  *   up to COUNT round trips of 1 byte (at most MAX_MS); prints JSON: count, median, p99, mean
  *   and min in microseconds.
  * - `crr HOST PORT COUNT MAX_MS`: up to COUNT times (at most MAX_MS): connect, send 1 byte,
- *   read 1 byte, close; prints JSON: count, seconds, perSecond.
+ *   read 1 byte, close; prints JSON: count, seconds, perSecond, and the median and p99 of one
+ *   connection's time in microseconds.
  *
  * A connect that takes more than 5 s ends the run with `{"error": ...}` and status 2.
  *
@@ -133,15 +134,26 @@ async function crr(host: string, port: number, count: number, maxMs: number): Pr
   const one = new Uint8Array([0x2a]);
   const rbuf = new Uint8Array(64);
   const t0 = performance.now();
-  let n = 0;
-  while (n < count && performance.now() - t0 < maxMs) {
+  const us: number[] = [];
+  let t1 = t0;
+  while (us.length < count && t1 - t0 < maxMs) {
     const conn = await connect(host, port);
     await roundTrip(conn, one, rbuf);
     conn.close();
-    n++;
+    const t2 = performance.now();
+    us.push((t2 - t1) * 1000);
+    t1 = t2;
   }
-  const seconds = (performance.now() - t0) / 1000;
-  finish({ count: n, seconds, perSecond: n / seconds });
+  const seconds = (t1 - t0) / 1000;
+  us.sort((a, b) => a - b);
+  const at = (q: number) => us[Math.min(us.length - 1, Math.floor(q * us.length))]!;
+  finish({
+    count: us.length,
+    seconds,
+    perSecond: us.length / seconds,
+    medianUs: at(0.5),
+    p99Us: at(0.99),
+  });
 }
 
 if (import.meta.main) {

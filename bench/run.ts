@@ -17,7 +17,7 @@
 import { REPO, Topology } from "../tests/helpers/topology.ts";
 import { type CellDef, CELLS, type Config, prepareHost } from "./cells.ts";
 import { killAll, lastLine, run, type Usage, usage } from "./proc.ts";
-import { PASTA_BIN, TOOLS } from "./tools.ts";
+import { DEBIAN_PASTA_BIN, DEFAULT_TOOLS, PASTA_BIN, TOOLS } from "./tools.ts";
 
 /** The outcome of one cell. */
 interface Result {
@@ -33,6 +33,8 @@ interface Result {
   cpuS: number | null;
   /** translator peak RSS (VmHWM), KiB, at the end of the measurement */
   rssKiB: number | null;
+  /** translator RSS (VmRSS), KiB, idle: started, guest configured, before the measurement */
+  idleRssKiB: number | null;
   /** wall time of the measurement, s */
   wallS: number | null;
   /** tool start-up until the guest was configured, s */
@@ -55,11 +57,12 @@ function envNum(name: string, def: number): number {
 /**
  * @param name environment variable
  * @param all allowed values
+ * @param def the values selected when the variable is not set
  * @returns the selected values, in the order of `all`
  */
-function envList(name: string, all: string[]): string[] {
+function envList(name: string, all: string[], def: readonly string[] = all): string[] {
   const v = Deno.env.get(name);
-  if (!v) return all;
+  if (!v) return all.filter((a) => def.includes(a));
   const want = v.split(/[,\s]+/).filter(Boolean);
   const bad = want.filter((w) => !all.includes(w));
   if (bad.length) throw new Error(`${name}: unknown ${bad.join(", ")} (known: ${all.join(",")})`);
@@ -92,6 +95,7 @@ async function runCell(cell: CellDef, tool: string, cfg: Config): Promise<Result
     error: null,
     cpuS: null,
     rssKiB: null,
+    idleRssKiB: null,
     wallS: null,
     startupS: null,
   };
@@ -112,6 +116,10 @@ async function runCell(cell: CellDef, tool: string, cfg: Config): Promise<Result
         if (u0 && u1) {
           res.cpuS = u1.cpuS - u0.cpuS;
           res.rssKiB = u1.hwmKiB;
+          res.idleRssKiB = u0.rssKiB;
+          /* the translator's share of a core per Gbit/s carried, for throughput cells */
+          m.cpuPct = 100 * res.cpuS / res.wallS;
+          if (m.gbps) m.cpuPerGbps = m.cpuPct / m.gbps;
         }
       }
       res.metrics = m;
@@ -187,7 +195,7 @@ async function main(): Promise<number> {
     udpBw: Deno.env.get("BENCH_UDP_BW") || "0",
   };
   const cellIds = envList("BENCH_ROWS", CELLS.map((c) => c.id));
-  const tools = envList("BENCH_TOOLS", Object.keys(TOOLS));
+  const tools = envList("BENCH_TOOLS", Object.keys(TOOLS), DEFAULT_TOOLS);
   const cells = CELLS.filter((c) => cellIds.includes(c.id));
 
   /* the unprivileged pasta opens the tap as nobody: Debian's default mode (as test.sh) */
@@ -204,7 +212,8 @@ async function main(): Promise<number> {
     kernel: await version(["uname", "-r"]),
     cpus: navigator.hardwareConcurrency,
     deno: Deno.version.deno,
-    pasta: `${PASTA_BIN}: ${await version([PASTA_BIN, "--version"])}`,
+    pasta: `pasta ${PASTA_BIN}: ${await version([PASTA_BIN, "--version"])}`,
+    pastaDeb: `pasta-deb ${DEBIAN_PASTA_BIN}: ${await version([DEBIAN_PASTA_BIN, "--version"])}`,
     slirp4netns: await version(["slirp4netns", "--version"]),
     iperf3: await version(["iperf3", "--version"]),
     orzoCommit: (await version(["git", "-C", REPO, "rev-parse", "--short", "HEAD"])) +
@@ -236,7 +245,9 @@ async function main(): Promise<number> {
       const took = ((performance.now() - c0) / 1000).toFixed(1);
       const what = r.metrics ? cell.rows.map((row) => row.fmt(r.metrics!)).join(", ") : naText(r);
       const res = r.cpuS !== null
-        ? ` [cpu ${r.cpuS.toFixed(2)} s, rss ${(r.rssKiB! / 1024).toFixed(1)} MiB]`
+        ? ` [cpu ${r.cpuS.toFixed(2)} s, rss ${((r.idleRssKiB ?? 0) / 1024).toFixed(1)} / ${
+          (r.rssKiB! / 1024).toFixed(1)
+        } MiB]`
         : "";
       console.error(`[${results.length}/${total}] ${cell.id} ${tool}: ${what}${res} (${took} s)`);
     }
@@ -273,7 +284,8 @@ async function main(): Promise<number> {
       const r = get(cell.id, tool);
       if (!r || r.cpuS === null || !r.wallS) return "–";
       const pct = (100 * r.cpuS / r.wallS).toFixed(0);
-      return `${r.cpuS.toFixed(2)} s (${pct}%), ${(r.rssKiB! / 1024).toFixed(1)} MiB`;
+      const mib = (k: number | null) => k === null ? "?" : (k / 1024).toFixed(1);
+      return `${r.cpuS.toFixed(2)} s (${pct}%), ${mib(r.idleRssKiB)} / ${mib(r.rssKiB)} MiB`;
     }),
   ]);
 
@@ -281,14 +293,15 @@ async function main(): Promise<number> {
   const text = [
     `## orzo benchmark, ${when}`,
     "",
-    `Kernel ${env.kernel}, ${env.cpus} CPUs; ${env.pasta}; ${env.slirp4netns}; ${env.iperf3}; ` +
+    `Kernel ${env.kernel}, ${env.cpus} CPUs; ${env.pasta}; ${env.pastaDeb}; ${env.slirp4netns}; ` +
+    `${env.iperf3}; ` +
     `Deno ${env.deno}; orzo ${env.orzoCommit}. iperf3 TCP ${cfg.seconds} s, UDP ` +
     `${cfg.udpSeconds} s at -b ${cfg.udpBw}. Run took ${durationS.toFixed(0)} s.`,
     "",
     table(head, rows),
     "",
-    "Translator CPU time during the measurement (user+system, share of wall time) and peak RSS " +
-    "(VmHWM):",
+    "Translator CPU time during the measurement (user+system, share of wall time), RSS idle " +
+    "(VmRSS before the measurement) / after load (VmHWM, the peak, at its end):",
     "",
     table(["", ...resTools], resRows),
     "",

@@ -2,9 +2,11 @@
  * tools.ts - the translators under test, each started fresh for one benchmark
  * cell in the hermetic topology (tests/helpers/topology.ts):
  *
- * - orzo: `deno run --allow-ffi main.ts --pasta --config-net -f ... -- sleep T`, as root
- * - pasta: `setpriv --reuid=65534 ... pasta --config-net -f ... -- sleep T` (Debian's pasta
- *   misbehaves as root)
+ * - orzo, pasta (PASTA_BIN, upstream built from source), pasta-deb (Debian's /usr/bin/pasta):
+ *   the way RootlessKit runs them, as an ordinary user (nobody) attached by PID to the network
+ *   namespace of that user's `unshare -Urn sleep T` child (`... --config-net -f ... PID`)
+ * - orzo-root (only when BENCH_TOOLS names it): `deno run --allow-ffi main.ts --pasta
+ *   --config-net -f ... -- sleep T`, as root, orzo spawning the guest
  * - slirp4netns: `unshare --net sleep T`, then `slirp4netns --configure --mtu=65520 PID tap0`,
  *   inbound ports added over its API socket
  * - veth: a veth pair from the guest to the host namespace, routed (the physical limit)
@@ -40,6 +42,8 @@ export interface Guest {
   exec(argv: string[]): string[];
   /** where the remote namespace connects to reach a server in the guest */
   inboundAddr: string;
+  /** where the guest connects to reach a server in the host namespace, null when it cannot */
+  hostAddr: string | null;
   /** the translator's PID, for CPU and memory (none for veth) */
   pid: number | null;
   /** seconds from start to a configured guest */
@@ -53,8 +57,38 @@ export interface Guest {
 /** How a tool is started. */
 export type Starter = (t: Topology, fwd: Forwards) => Promise<Guest>;
 
-/** The pasta binary: PASTA_BIN or Debian's. */
-export const PASTA_BIN = Deno.env.get("PASTA_BIN") || "/usr/bin/pasta";
+/** Debian's pasta (the `pasta-deb` column). */
+export const DEBIAN_PASTA_BIN = "/usr/bin/pasta";
+/** The pasta of the `pasta` column: PASTA_BIN (upstream, built from source), else Debian's. */
+export const PASTA_BIN = Deno.env.get("PASTA_BIN") || DEBIAN_PASTA_BIN;
+
+/** The ordinary user the translators run as (nobody). */
+const USER = 65534;
+/** Runs the rest of a command line as USER, with a home it may write to. */
+const AS_USER = [
+  "setpriv",
+  `--reuid=${USER}`,
+  `--regid=${USER}`,
+  "--clear-groups",
+  "env",
+  "HOME=/tmp",
+];
+
+let denoDir = "";
+
+/** @returns a DENO_DIR the user nobody may write (Deno caches transpiled modules there) */
+function userDenoDir(): string {
+  if (!denoDir) {
+    denoDir = Deno.makeTempDirSync({ prefix: "orzo-bench-deno-" });
+    Deno.chmodSync(denoDir, 0o777);
+    addEventListener("unload", () => {
+      try {
+        Deno.removeSync(denoDir, { recursive: true });
+      } catch { /* gone */ }
+    });
+  }
+  return denoDir;
+}
 
 let seq = 0;
 
@@ -114,6 +148,80 @@ async function stopAll(holderPid: number, procs: (Proc | null)[]): Promise<void>
 }
 
 /**
+ * @param fwd forwarded ports
+ * @returns the pasta options common to every pasta-like tool
+ */
+function pastaOpts(fwd: Forwards): string[] {
+  return [
+    "--config-net",
+    "-f",
+    "-t",
+    portList(fwd.tcp),
+    "-u",
+    portList(fwd.udp),
+    "-T",
+    "none",
+    "-U",
+    "none",
+  ];
+}
+
+/**
+ * Starts a pasta-like translator as the user nobody, attached by PID to the network namespace
+ * of that user's `unshare -Urn` child: what RootlessKit does.
+ * @param tool name for messages
+ * @param argv the translator's command line up to its options (run as the user)
+ * @param t topology
+ * @param fwd ports forwarded from the host namespace
+ * @returns the guest
+ */
+async function startByPid(
+  tool: string,
+  argv: string[],
+  t: Topology,
+  fwd: Forwards,
+): Promise<Guest> {
+  const token = holderToken();
+  const holderArgv = ["sleep", token];
+  const t0 = performance.now();
+  const holder = new Proc(
+    ["ip", "netns", "exec", t.host, ...AS_USER, "unshare", "-Urn", "--", ...holderArgv],
+    900_000,
+  );
+  let p: Proc | null = null;
+  let hpid = 0;
+  try {
+    for (let i = 0; i < 200 && !hpid; i++) {
+      if (holder.exited) throw new Error(`unshare exited: ${holder.lastWords()}`);
+      hpid = findProcess(holderArgv);
+      if (!hpid) await sleep(25);
+    }
+    if (!hpid) throw new Error("namespace holder did not start");
+    p = new Proc(
+      ["ip", "netns", "exec", t.host, ...AS_USER, ...argv, ...pastaOpts(fwd), String(hpid)],
+      900_000,
+    );
+    await waitGuest(p, holderArgv);
+  } catch (e) {
+    await stopAll(hpid, [p, holder]);
+    throw e;
+  }
+  const pidArg = String(hpid);
+  const translator = p;
+  return {
+    tool,
+    exec: (a) => ["nsenter", "-t", pidArg, "-n", "--", ...a],
+    inboundAddr: "198.51.100.2",
+    /* pasta maps the gateway's address to the host's loopback */
+    hostAddr: "198.51.100.1",
+    pid: translator.pid,
+    startupS: (performance.now() - t0) / 1000,
+    gone: () => translator.exited ? `${tool} exited, ${translator.lastWords()}` : "",
+    stop: () => stopAll(hpid, [translator, holder]),
+  };
+}
+
+/**
  * Starts a pasta-compatible translator with a holder command.
  * @param tool name for messages
  * @param argv the translator's command line up to its options
@@ -136,16 +244,7 @@ async function startPastaLike(
     "exec",
     t.host,
     ...argv,
-    "--config-net",
-    "-f",
-    "-t",
-    portList(fwd.tcp),
-    "-u",
-    portList(fwd.udp),
-    "-T",
-    "none",
-    "-U",
-    "none",
+    ...pastaOpts(fwd),
     "--",
     ...holder,
   ], 900_000);
@@ -162,6 +261,7 @@ async function startPastaLike(
     tool,
     exec: (a) => ["nsenter", "-t", pidArg, "-n", "--", ...a],
     inboundAddr: "198.51.100.2",
+    hostAddr: "198.51.100.1",
     pid: p.pid,
     startupS: (performance.now() - t0) / 1000,
     gone: () => p.exited ? `${tool} exited, ${p.lastWords()}` : "",
@@ -169,18 +269,38 @@ async function startPastaLike(
   };
 }
 
-/** orzo in pasta mode, as root. */
-export const startOrzo: Starter = (t, fwd) =>
-  startPastaLike("orzo", [DENO, "run", "--allow-ffi", MAIN, "--pasta"], t, fwd);
+/** Extra `deno run` options for orzo (BENCH_ORZO_FLAGS, e.g. `--v8-flags=--perf-basic-prof`). */
+const ORZO_FLAGS = (Deno.env.get("BENCH_ORZO_FLAGS") ?? "").split(/\s+/).filter(Boolean);
 
-/** pasta (PASTA_BIN), as the user nobody. */
-export const startPasta: Starter = (t, fwd) =>
-  startPastaLike(
-    "pasta",
-    ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", PASTA_BIN],
+/** orzo in pasta mode, as the user nobody, attached by PID. */
+export const startOrzo: Starter = (t, fwd) =>
+  startByPid(
+    "orzo",
+    [
+      `DENO_DIR=${userDenoDir()}`,
+      "DENO_NO_UPDATE_CHECK=1",
+      DENO,
+      "run",
+      "--quiet",
+      "--allow-ffi",
+      ...ORZO_FLAGS,
+      MAIN,
+      "--pasta",
+    ],
     t,
     fwd,
   );
+
+/** orzo in pasta mode, as root, spawning the guest's holder command. */
+export const startOrzoRoot: Starter = (t, fwd) =>
+  startPastaLike("orzo-root", [DENO, "run", "--allow-ffi", MAIN, "--pasta"], t, fwd);
+
+/** pasta (PASTA_BIN), as the user nobody, attached by PID. */
+export const startPasta: Starter = (t, fwd) => startByPid("pasta", [PASTA_BIN], t, fwd);
+
+/** Debian's pasta, as the user nobody, attached by PID. */
+export const startDebianPasta: Starter = (t, fwd) =>
+  startByPid("pasta-deb", [DEBIAN_PASTA_BIN], t, fwd);
 
 /**
  * Sends one request to slirp4netns's API socket.
@@ -279,6 +399,8 @@ export const startSlirp: Starter = async (t, fwd) => {
     tool: "slirp4netns",
     exec: (a) => ["nsenter", "-t", pidArg, "-n", "--", ...a],
     inboundAddr: "198.51.100.2",
+    /* --disable-host-loopback */
+    hostAddr: null,
     pid: slirp.pid,
     startupS: (performance.now() - t0) / 1000,
     gone: () => slirp?.exited ? `slirp4netns exited, ${slirp.lastWords()}` : "",
@@ -319,6 +441,7 @@ export const startVeth: Starter = async (t) => {
     tool: "veth",
     exec: (a) => ["ip", "netns", "exec", g, ...a],
     inboundAddr: "10.200.0.2",
+    hostAddr: "10.200.0.1",
     pid: null,
     startupS: (performance.now() - t0) / 1000,
     gone: () => "",
@@ -329,7 +452,18 @@ export const startVeth: Starter = async (t) => {
 /** Every tool, in table order. */
 export const TOOLS: Record<string, Starter> = {
   orzo: startOrzo,
+  "orzo-root": startOrzoRoot,
   pasta: startPasta,
+  "pasta-deb": startDebianPasta,
   slirp4netns: startSlirp,
   veth: startVeth,
 };
+
+/** The tools run when BENCH_TOOLS is not set. */
+export const DEFAULT_TOOLS: readonly string[] = [
+  "orzo",
+  "pasta",
+  "pasta-deb",
+  "slirp4netns",
+  "veth",
+];
