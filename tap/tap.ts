@@ -3,8 +3,12 @@
  *
  * Theory of operation: the tap fd is non-blocking and in the epoll set. On
  * each readiness event tapHandler() reads frames until EAGAIN (at most
- * TAP_BATCH per event, so that other fds get their turn), into one
- * preallocated buffer. With IFF_VNET_HDR every frame is preceded by a
+ * TAP_BATCH per event, so that other fds get their turn), one after the other
+ * into one preallocated buffer (at TAP_UNIT boundaries, through views made
+ * once), so that the frames of a batch stay valid until the batch ends: a
+ * protocol handler may queue what it sends and send it at once (UDP's
+ * sendmmsg()) from a flush hook (tapFlushRegister()), which runs when the
+ * batch ends or before the buffer wraps. With IFF_VNET_HDR every frame is preceded by a
  * 12-byte virtio-net header (VNET_HDR_LEN); frames we write carry a zeroed
  * one. Each frame is bounds-checked, captured to pcap when asked, its source
  * MAC learned, and handed by EtherType to the protocol handlers: ARP and NDP
@@ -30,6 +34,10 @@ export const VNET_HDR_LEN = 12;
 export const TAP_FRAME_MAX = 65536 + 14 + VNET_HDR_LEN;
 /** Frames read per readiness event at most. */
 export const TAP_BATCH = 64;
+/** Frames start at multiples of this in the input buffer (a view is made once per unit). */
+const TAP_UNIT = 2048;
+/** Length of the input buffer: the frames of a batch, and room for the largest one. */
+const TAP_IN_LEN = (1 << 20) + TAP_FRAME_MAX;
 
 const ETH_HLEN = 14;
 const ETH_P_IP = 0x0800;
@@ -55,10 +63,12 @@ export interface Tap {
   fd: number;
   /** whether frames carry a virtio-net header */
   vnetHdr: number;
-  /** input buffer, one frame at a time */
+  /** input buffer: the frames of one batch, one after the other */
   inBuf: Uint8Array<ArrayBuffer>;
   /** view over inBuf */
   inView: DataView;
+  /** inBuf from each TAP_UNIT boundary on, for read(2) */
+  inAt: Uint8Array<ArrayBuffer>[];
   /** output buffer for locally generated replies: header + frame */
   outBuf: Uint8Array<ArrayBuffer>;
   /** the frame part of outBuf (after the virtio-net header, if any) */
@@ -73,13 +83,18 @@ export interface Tap {
  */
 export function tapNew(fd: number, vnetHdr: boolean): Tap {
   const hdr = vnetHdr ? VNET_HDR_LEN : 0;
-  const inBuf = new Uint8Array(TAP_FRAME_MAX);
+  const inBuf = new Uint8Array(TAP_IN_LEN);
   const outBuf = new Uint8Array(TAP_FRAME_MAX);
+  const inAt: Uint8Array<ArrayBuffer>[] = [];
+  for (let off = 0; off + TAP_FRAME_MAX <= TAP_IN_LEN; off += TAP_UNIT) {
+    inAt.push(inBuf.subarray(off));
+  }
   return {
     fd,
     vnetHdr: hdr,
     inBuf,
     inView: new DataView(inBuf.buffer),
+    inAt,
     outBuf,
     outFrame: outBuf.subarray(hdr),
   };
@@ -166,6 +181,33 @@ export function tapInput(
   if (reply > 0) tapSendOut(c, tap, reply);
 }
 
+/** A flush hook: sends what a protocol queued while the batch's frames were valid. */
+export type TapFlush = (c: Ctx) => void;
+
+const flushHooks: TapFlush[] = [];
+
+/**
+ * Whether tapHandler() is inside a batch: frames handed to the protocol handlers stay valid until
+ * the flush hooks run. Outside a batch (a frame fed directly), handlers send at once.
+ */
+export const tapBatch = { active: false };
+
+/**
+ * Registers a flush hook (once per hook: registering it again does nothing).
+ * @param f the hook
+ */
+export function tapFlushRegister(f: TapFlush): void {
+  if (!flushHooks.includes(f)) flushHooks.push(f);
+}
+
+/**
+ * Runs the flush hooks: the frames read so far may be overwritten after this.
+ * @param c execution context
+ */
+function tapFlush(c: Ctx): void {
+  for (let i = 0; i < flushHooks.length; i++) flushHooks[i]!(c);
+}
+
 /**
  * Epoll handler for the tap: reads and processes frames until EAGAIN.
  * @param c execution context
@@ -174,10 +216,33 @@ export function tapInput(
  * @returns false when the tap is gone (EOF or a fatal error), true otherwise
  */
 export function tapHandler(c: Ctx, tap: Tap, now: number): boolean {
+  tapBatch.active = true;
+  try {
+    return tapRead(c, tap, now);
+  } finally {
+    tapBatch.active = false;
+    tapFlush(c);
+  }
+}
+
+/**
+ * Reads and processes up to TAP_BATCH frames, one after the other in tap.inBuf.
+ * @param c execution context
+ * @param tap the tap
+ * @param now monotonic time in ms
+ * @returns false when the tap is gone
+ */
+function tapRead(c: Ctx, tap: Tap, now: number): boolean {
   const buf = tap.inBuf;
+  const at = tap.inAt;
   const hdr = tap.vnetHdr;
+  let unit = 0;
   for (let i = 0; i < TAP_BATCH; i++) {
-    const n = libc.symbols.read(tap.fd, buf, buf.length);
+    if (unit >= at.length) {
+      tapFlush(c);
+      unit = 0;
+    }
+    const n = libc.symbols.read(tap.fd, at[unit]!, TAP_FRAME_MAX);
     if (n < 0) {
       const e = errno();
       if (e === 11 /* EAGAIN */ || e === 4 /* EINTR */) return true;
@@ -189,7 +254,8 @@ export function tapHandler(c: Ctx, tap: Tap, now: number): boolean {
       c.stats.malformed++;
       continue;
     }
-    tapInput(c, tap, buf, tap.inView, hdr, n - hdr, now);
+    tapInput(c, tap, buf, tap.inView, unit * TAP_UNIT + hdr, n - hdr, now);
+    unit += ((n + TAP_UNIT - 1) / TAP_UNIT) | 0;
   }
   return true;
 }

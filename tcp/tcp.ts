@@ -246,6 +246,13 @@ let discard: Uint8Array<ArrayBuffer> | null = null;
 let iovAddr0 = 0n;
 let iovAddr1 = 0n;
 /* per-frame views starting at the tap header, by family, built at init */
+/* sendmsg() of guest data to a socket: one iovec into the tap's frame buffer (no view per
+ * segment); the buffer's address is cached by identity. */
+const dataIov = new Uint8Array(16);
+const dataIovDv = new DataView(dataIov.buffer);
+const dataMsg = new Uint8Array(56);
+let dataFrame: Uint8Array | null = null;
+let dataFrameAddr = 0;
 const views4: Uint8Array<ArrayBuffer>[] = [];
 const views6: Uint8Array<ArrayBuffer>[] = [];
 let hdrOff4 = 0;
@@ -311,6 +318,10 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     iovDv.setBigUint64((i + 1) * 16, base + BigInt(i * FRAME_STRIDE + PAYLOAD_OFF), true);
   }
   msgDv.setBigUint64(16, iovAddr1, true);
+  const dataMsgDv = new DataView(dataMsg.buffer);
+  dataMsgDv.setBigUint64(16, addressOf(dataIov), true);
+  dataMsgDv.setBigUint64(24, 1n, true);
+  dataFrame = null;
   hdrOff4 = ethOff(0, false) - c.tapHdrLen;
   hdrOff6 = ethOff(0, true) - c.tapHdrLen;
   /* again after tcpReset(): views of the new context's tap header length */
@@ -1061,12 +1072,15 @@ function dataFromTap(
   let written = len;
   if (len > 0) {
     if (conns.events[idx]! & SOCK_FIN_SENT) return;
-    const n = libc.symbols.send(
-      conns.sock[idx]!,
-      (off === 0 ? frame : frame.subarray(off)) as Uint8Array<ArrayBuffer>,
-      len,
-      MSG_DONTWAIT | MSG_NOSIGNAL,
-    );
+    if (frame !== dataFrame) {
+      dataFrame = frame;
+      dataFrameAddr = Number(addressOf(frame as Uint8Array<ArrayBuffer>));
+    }
+    const at = dataFrameAddr + off;
+    dataIovDv.setUint32(0, at >>> 0, true);
+    dataIovDv.setUint32(4, Math.floor(at / 4294967296) >>> 0, true);
+    dataIovDv.setUint32(8, len, true);
+    const n = libc.symbols.sendmsg(conns.sock[idx]!, dataMsg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0) {
       const e = errno();
       if (e !== ERRNO.EAGAIN) {

@@ -107,6 +107,7 @@ import { PIF_HOST, PIF_NAMES, PIF_SPLICE, PIF_TAP } from "../flow/pif.ts";
 import { fwdGuestAddr, fwdNatFromHost } from "../fwd/nat.ts";
 import { FWD_OK, fwdRefusalLog, fwdTapTarget } from "../fwd/guard.ts";
 import { l3Addrs, l4Register } from "../tap/l3.ts";
+import { TAP_BATCH, tapBatch, tapFlushRegister } from "../tap/tap.ts";
 import { l2l3Write, l4Finish, pseudoSum, vnetCsumWrite } from "../tap/send.ts";
 import { csumL4v4 } from "../wire/checksum.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
@@ -222,13 +223,20 @@ const smsgViews: Uint8Array<ArrayBuffer>[] = [];
 /* Destination of spliced datagrams sent on an unconnected socket. */
 const spliceTo = new Uint8Array(28);
 let spliceToAddr = 0;
-/* sendmsg() from the tap: one iovec pointing into the tap's frame buffer. */
-const tmsg = new Uint8Array(56);
+/* sendmmsg() from the tap: datagrams of one batch of tap frames (tap.ts keeps them valid until
+ * its flush hook), for one socket, each an iovec pointing into the tap's frame buffer. */
+const tmsg = new Uint8Array(TAP_BATCH * MMSGHDR_SIZE);
 const tmsgDv = new DataView(tmsg.buffer);
-const tiov = new Uint8Array(16);
+const tiov = new Uint8Array(TAP_BATCH * 16);
 const tiovDv = new DataView(tiov.buffer);
-const tapTo = new Uint8Array(28);
+/* Destinations of datagrams sent on a listener's duplicate (unconnected), one per entry. */
+const tapTo = new Uint8Array(TAP_BATCH * 28);
+const tapToViews: Uint8Array[] = [];
+const tmsgViews: Uint8Array<ArrayBuffer>[] = [];
 let tapToAddr = 0;
+/* The queued batch: its socket and length. */
+let tapPendSock = -1;
+let tapPendLen = 0;
 /* Target of each datagram of a listener's batch (sidx), -1 for none. */
 const batchTo = new Int32Array(UDP_BATCH);
 /* SO_ERROR read-out. */
@@ -275,8 +283,17 @@ function buffersInit(c: Ctx): void {
   spliceToAddr = addrNum(spliceTo);
   slotPayloadAddr = framesAddr + PAYLOAD_OFF;
   tapToAddr = addrNum(tapTo);
-  putPtr(tmsgDv, 16, addrNum(tiov));
-  tmsgDv.setUint32(24, 1, true);
+  const tiovAddr = addrNum(tiov);
+  tapToViews.length = 0;
+  tmsgViews.length = 0;
+  for (let i = 0; i < TAP_BATCH; i++) {
+    putPtr(tmsgDv, i * MMSGHDR_SIZE + 16, tiovAddr + i * 16);
+    tmsgDv.setUint32(i * MMSGHDR_SIZE + 24, 1, true);
+    tapToViews.push(tapTo.subarray(i * 28, i * 28 + 28));
+    tmsgViews.push(tmsg.subarray(i * MMSGHDR_SIZE));
+  }
+  tapPendSock = -1;
+  tapPendLen = 0;
   const h = c.tapHdrLen;
   hdrRel4 = PAYLOAD_OFF - 8 - 20 - 14 - h;
   hdrRel6 = PAYLOAD_OFF - 8 - 40 - 14 - h;
@@ -432,6 +449,7 @@ export function udpInit(
   buffersInit(c);
   udpWarmUp(c);
   l4Register(IPPROTO_UDP, udpTapHandler);
+  tapFlushRegister(udpTapFlush);
   loop.on(EPOLL_TYPE_UDP, udpSockHandler);
   loop.on(EPOLL_TYPE_UDP_LISTEN, udpListenHandler);
   loop.post.push(udpTimer);
@@ -796,6 +814,7 @@ function isZero(a: Uint8Array): boolean {
  * @param idx flow index (an ACTIVE UDP flow)
  */
 function udpFlowClose(st: UdpState, idx: number): void {
+  udpTapFlush(st.c);
   for (let side = 0; side < 2; side++) {
     const sidx = flowSidx(idx, side);
     const s = st.sock[sidx]!;
@@ -869,22 +888,52 @@ export function udpTapHandler(
     lastFrame = frame;
     lastFrameAddr = Number(addressOf(frame as Uint8Array<ArrayBuffer>));
   }
-  putPtr(tiovDv, 0, lastFrameAddr + l4Off + 8);
-  tiovDv.setUint32(8, ulen - 8, true);
-  tiovDv.setUint32(12, 0, true);
+  if (s !== tapPendSock || tapPendLen === TAP_BATCH) {
+    udpTapFlush(c);
+    tapPendSock = s;
+  }
+  const i = tapPendLen++;
+  const m = i * MMSGHDR_SIZE;
+  putPtr(tiovDv, i * 16, lastFrameAddr + l4Off + 8);
+  tiovDv.setUint32(i * 16 + 8, ulen - 8, true);
+  tiovDv.setUint32(i * 16 + 12, 0, true);
   if (st.own[to] === 1) {
-    tmsgDv.setUint32(0, 0, true);
-    tmsgDv.setUint32(4, 0, true);
-    tmsgDv.setUint32(8, 0, true);
+    tmsgDv.setUint32(m, 0, true);
+    tmsgDv.setUint32(m + 4, 0, true);
+    tmsgDv.setUint32(m + 8, 0, true);
   } else {
     const v6to = !inanyIs4(fl.raddr, to * 16);
-    const len = sockaddrFromInany(tapTo, fl.raddr, to * 16, fl.rport[to]!, v6to);
-    putPtr(tmsgDv, 0, tapToAddr);
-    tmsgDv.setUint32(8, len, true);
+    const len = sockaddrFromInany(tapToViews[i]!, fl.raddr, to * 16, fl.rport[to]!, v6to);
+    putPtr(tmsgDv, m, tapToAddr + i * 28);
+    tmsgDv.setUint32(m + 8, len, true);
   }
-  const n = libc.symbols.sendmsg(s, tmsg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (n < 0) st.stats.dropped++;
-  else st.stats.fromTap++;
+  /* fed outside a tap batch, nothing keeps the frame valid: send now */
+  if (!tapBatch.active) udpTapFlush(c);
+}
+
+/**
+ * Sends the datagrams queued by udpTapHandler() with sendmmsg(): a datagram
+ * that fails is dropped and counted, and the rest go on (tap.ts flush hook).
+ * @param _c execution context
+ */
+export function udpTapFlush(_c: Ctx): void {
+  const st = S;
+  const n = tapPendLen;
+  if (st === null || n === 0) return;
+  const s = tapPendSock;
+  tapPendLen = 0;
+  tapPendSock = -1;
+  let done = 0;
+  while (done < n) {
+    const r = libc.symbols.sendmmsg(s, tmsgViews[done]!, n - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r <= 0) {
+      st.stats.dropped++;
+      done++;
+    } else {
+      st.stats.fromTap += r;
+      done += r;
+    }
+  }
 }
 
 /**
