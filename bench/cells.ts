@@ -99,6 +99,43 @@ function iperfJson(out: string, err: string): any {
   return j;
 }
 
+/** Counters of one namespace where UDP datagrams get lost. */
+interface UdpDrops {
+  /** packets its non-loopback interfaces dropped on transmit (a full tap ring, a full qdisc) */
+  txDropped: number;
+  /** datagrams its UDP sockets dropped for a full receive buffer (UdpRcvbufErrors) */
+  rcvbufErrors: number;
+}
+
+/**
+ * Reads a namespace's UDP drop counters: /proc/net/snmp and rtnetlink follow the namespace of
+ * the reader (sysfs would not, under nsenter).
+ * @param exec wraps a command to run it in the namespace
+ * @returns the counters, or null when they cannot be read
+ */
+async function udpDrops(exec: (a: string[]) => string[]): Promise<UdpDrops | null> {
+  const [snmp, links] = await Promise.all([
+    run(exec(["cat", "/proc/net/snmp"]), 5000),
+    run(exec(["ip", "-s", "-j", "link", "show"]), 5000),
+  ]);
+  if (snmp.code !== 0 || links.code !== 0) return null;
+  const udp = snmp.stdout.split("\n").filter((l) => l.startsWith("Udp: "));
+  if (udp.length < 2) return null;
+  const names = udp[0]!.split(/\s+/);
+  const values = udp[1]!.split(/\s+/).map(Number);
+  const i = names.indexOf("RcvbufErrors");
+  let txDropped = 0;
+  try {
+    // deno-lint-ignore no-explicit-any
+    for (const l of JSON.parse(links.stdout) as any[]) {
+      if (l.ifname !== "lo") txDropped += Number(l.stats64?.tx?.dropped ?? 0);
+    }
+  } catch {
+    return null;
+  }
+  return { txDropped, rcvbufErrors: i > 0 ? values[i]! : 0 };
+}
+
 /** Options of one iperf3 run. */
 interface IperfOpts {
   /** data flows remote -> guest, over a connection the remote opens to a forwarded port */
@@ -148,8 +185,13 @@ async function iperf(
     if (o.streams > 1) args.push("-P", String(o.streams));
     if (o.udpLen) args.push("-u", "-b", cfg.udpBw, "-l", String(o.udpLen));
     const limit = secs + 10;
+    const inHostNs = (a: string[]) => ["ip", "netns", "exec", t.host, ...a];
+    const dropsAt = () =>
+      Promise.all([udpDrops(g.exec), udpDrops(inHostNs), udpDrops((a) => inRemote(t, a))]);
+    const drops0 = o.udpLen ? await dropsAt() : null;
     const t0 = performance.now();
     const r = await run(cExec(args), limit * 1000);
+    const drops1 = o.udpLen ? await dropsAt() : null;
     if (r.code !== 0 && !r.stdout.includes("{")) {
       const killed = performance.now() - t0 >= limit * 1000 - 100;
       throw new Error(
@@ -167,6 +209,20 @@ async function iperf(
     if (o.udpLen) {
       m.sentGbps = (tx?.bits_per_second ?? 0) / 1e9;
       m.lossPct = rx.lost_percent ?? 0;
+      /* where the datagrams were lost, as shares of those sent: dropped by the sender's
+       * interface (guest→remote: the tap's ring, which the translator drains), by the host
+       * namespace's sockets (remote→guest: the translator's), by the receiver's socket */
+      const sent = rx.packets ?? 0;
+      const [g0, h0, r0] = drops0!;
+      const [g1, h1, r1] = drops1!;
+      if (sent > 0 && g0 && h0 && r0 && g1 && h1 && r1) {
+        const pct = (n: number) => 100 * n / sent;
+        m.txDropPct = pct(o.reverse ? r1.txDropped - r0.txDropped : g1.txDropped - g0.txDropped);
+        m.hostRcvbufPct = pct(h1.rcvbufErrors - h0.rcvbufErrors);
+        m.rcvbufPct = pct(
+          o.reverse ? g1.rcvbufErrors - g0.rcvbufErrors : r1.rcvbufErrors - r0.rcvbufErrors,
+        );
+      }
     } else {
       m.retransmits = tx?.retransmits ?? 0;
     }
@@ -363,6 +419,16 @@ function udpCell(len: number, reverse: boolean): CellDef {
     rows: [
       { label: `${what} (Gbit/s received, loss)`, key: "gbps", fmt: udpFmt },
       { label: `${what}, loss (%)`, key: "lossPct", fmt: num("lossPct", 1) },
+      {
+        label: `${what}, lost at: sender's interface / host sockets / receiver's socket (%)`,
+        key: "txDropPct",
+        fmt: (m) =>
+          m.txDropPct === undefined
+            ? "–"
+            : `${m.txDropPct.toFixed(0)} / ${m.hostRcvbufPct!.toFixed(0)} / ${
+              m.rcvbufPct!.toFixed(0)
+            }`,
+      },
     ],
     measure: (t, g, cfg) => iperf(t, g, cfg, { reverse, streams: 1, udpLen: len }),
   };

@@ -234,9 +234,27 @@ const tapTo = new Uint8Array(TAP_BATCH * 28);
 const tapToViews: Uint8Array[] = [];
 const tmsgViews: Uint8Array<ArrayBuffer>[] = [];
 let tapToAddr = 0;
-/* The queued batch: its socket and length. */
+/* The queued batch: its socket and length; whether every datagram goes on the flow's own
+ * connected socket (no destination per datagram), and the first datagram's payload length. */
 let tapPendSock = -1;
 let tapPendLen = 0;
+let tapPendOwn = true;
+let tapPendSize = 0;
+/* UDP GSO (UDP_SEGMENT): one sendmsg() carries a run of equal datagrams, segmented by the
+ * kernel after the IP layer. A segment size the kernel refused is not tried again (-1: GSO
+ * unsupported). */
+const UDP_SEGMENT = 103;
+/** Largest total payload of one GSO send (the kernel's limit is an IPv4 datagram). */
+const GSO_BYTES_MAX = 65535 - 20 - 8;
+/** Most segments per GSO send (UDP_MAX_SEGMENTS of older kernels). */
+const GSO_SEGS_MAX = 64;
+let gsoSizeMax = 65535;
+const gsoMsg = new Uint8Array(56);
+const gsoMsgDv = new DataView(gsoMsg.buffer);
+/* cmsghdr { u64 len = CMSG_LEN(2); i32 level = SOL_UDP; i32 type = UDP_SEGMENT; u16 size } */
+const gsoCtl = new Uint8Array(24);
+const gsoCtlDv = new DataView(gsoCtl.buffer);
+let tiovBase = 0;
 /* Target of each datagram of a listener's batch (sidx), -1 for none. */
 const batchTo = new Int32Array(UDP_BATCH);
 /* SO_ERROR read-out. */
@@ -294,6 +312,12 @@ function buffersInit(c: Ctx): void {
   }
   tapPendSock = -1;
   tapPendLen = 0;
+  tiovBase = tiovAddr;
+  gsoCtlDv.setUint32(0, 18, true);
+  gsoCtlDv.setInt32(8, IPPROTO_UDP, true);
+  gsoCtlDv.setInt32(12, UDP_SEGMENT, true);
+  putPtr(gsoMsgDv, 32, addrNum(gsoCtl));
+  gsoMsgDv.setUint32(40, 24, true);
   const h = c.tapHdrLen;
   hdrRel4 = PAYLOAD_OFF - 8 - 20 - 14 - h;
   hdrRel6 = PAYLOAD_OFF - 8 - 40 - 14 - h;
@@ -891,6 +915,8 @@ export function udpTapHandler(
   if (s !== tapPendSock || tapPendLen === TAP_BATCH) {
     udpTapFlush(c);
     tapPendSock = s;
+    tapPendOwn = true;
+    tapPendSize = ulen - 8;
   }
   const i = tapPendLen++;
   const m = i * MMSGHDR_SIZE;
@@ -906,6 +932,7 @@ export function udpTapHandler(
     const len = sockaddrFromInany(tapToViews[i]!, fl.raddr, to * 16, fl.rport[to]!, v6to);
     putPtr(tmsgDv, m, tapToAddr + i * 28);
     tmsgDv.setUint32(m + 8, len, true);
+    tapPendOwn = false;
   }
   /* fed outside a tap batch, nothing keeps the frame valid: send now */
   if (!tapBatch.active) udpTapFlush(c);
@@ -924,6 +951,7 @@ export function udpTapFlush(_c: Ctx): void {
   tapPendLen = 0;
   tapPendSock = -1;
   let done = 0;
+  if (tapPendOwn && n > 1 && tapPendSize <= gsoSizeMax) done = gsoSend(st, s, n);
   while (done < n) {
     const r = libc.symbols.sendmmsg(s, tmsgViews[done]!, n - done, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (r <= 0) {
@@ -934,6 +962,52 @@ export function udpTapFlush(_c: Ctx): void {
       done += r;
     }
   }
+}
+
+/**
+ * Sends the leading run of queued datagrams that share one payload length (the
+ * last of a run may be shorter) as UDP GSO sends on a connected socket.
+ * @param st module state
+ * @param s the socket
+ * @param n datagrams queued
+ * @returns how many datagrams were sent or dropped (the rest go by sendmmsg())
+ */
+function gsoSend(st: UdpState, s: number, n: number): number {
+  const size = tapPendSize;
+  if (size === 0) return 0;
+  let per = Math.floor(GSO_BYTES_MAX / size);
+  if (per > GSO_SEGS_MAX) per = GSO_SEGS_MAX;
+  let done = 0;
+  while (done < n) {
+    /* the run: full-size datagrams, and at most one shorter one to end it */
+    let k = 0;
+    while (done + k < n && k < per) {
+      const len = tiovDv.getUint32((done + k) * 16 + 8, true);
+      if (len > size) break;
+      k++;
+      if (len < size) break;
+    }
+    if (k < 2) return done;
+    putPtr(gsoMsgDv, 16, tiovBase + done * 16);
+    gsoMsgDv.setUint32(24, k, true);
+    gsoCtlDv.setUint16(16, size, true);
+    const r = libc.symbols.sendmsg(s, gsoMsg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (r < 0) {
+      const e = errno();
+      if (e === ERRNO.EAGAIN || e === ERRNO.ECONNREFUSED) {
+        st.stats.dropped += k;
+        done += k;
+        continue;
+      }
+      /* EINVAL, EMSGSIZE, EIO: not for this size (path MTU, no GSO): plain sends from now on */
+      gsoSizeMax = size - 1;
+      if (logLevel >= LOG_DEBUG) debug(`UDP: GSO of ${size}-byte datagrams refused: errno ${e}`);
+      return done;
+    }
+    st.stats.fromTap += k;
+    done += k;
+  }
+  return done;
 }
 
 /**
