@@ -39,14 +39,21 @@
  *   multicast, broadcast or unspecified address, no port 0, unless a mapping
  *   applies), whose fwdNatFromTap() translates the destination (the gateway
  *   reaches the host's loopback, --dns-forward reaches the host's resolver,
- *   ...). Each datagram is sent with one sendmsg() whose iovec
- *   points into the tap's frame buffer: no copy.
+ *   ...). The datagrams of one batch of tap frames (tap.ts keeps them valid
+ *   until its flush hook) are queued per socket, iovecs pointing into the
+ *   tap's frame buffer (no copy), and sent at once: a run of equal-length
+ *   datagrams to a flow's own connected socket as UDP GSO sends
+ *   (UDP_SEGMENT: one trip through the IP layer for up to 64 of them), the
+ *   rest with sendmmsg().
  * - Socket to guest: recvmmsg() reads up to UDP_BATCH datagrams straight
  *   into the payload area of preallocated frames; the UDP, IP and Ethernet
  *   headers are written in front of each payload and the frame is written to
  *   the tap with a virtio-net header that asks the guest's kernel to finish
  *   the checksum (tap/send.ts), or with a full checksum when the tap has no
- *   such header.
+ *   such header. A run of equal-length datagrams of one flow goes as one
+ *   UDP segmentation frame (virtio-net GSO_UDP_L4, written with writev():
+ *   the headers, then each payload in its slot), which the guest's kernel
+ *   splits; the sockets' SO_RCVBUF is raised (UDP_RCVBUF) to absorb bursts.
  * - Socket to socket ("spliced", pasta's loopback bypass): a datagram from
  *   the host's loopback to a -u port goes to a socket in the guest's
  *   namespace (opened through ns/ns_sync.ts) that sends it to the guest's
@@ -87,6 +94,7 @@ import {
   MSG_NOSIGNAL,
   MSG_TRUNC,
   SO_ERROR,
+  SO_RCVBUF,
   SO_REUSEADDR,
   SOCK_CLOEXEC,
   SOCK_DGRAM,
@@ -136,6 +144,13 @@ const UDP_PAYLOAD_MAX4 = 65535 - 20 - 8;
 const PAYLOAD_OFF = 128;
 /** Bytes per frame slot. */
 const SLOT = PAYLOAD_OFF + 65536;
+/**
+ * SO_RCVBUF of the sockets orzo reads datagrams from (the kernel caps it at
+ * net.core.rmem_max): room for a burst that arrives while the loop is busy or not scheduled,
+ * instead of drops.
+ */
+const UDP_RCVBUF = 4 << 20;
+const rcvbuf = new Uint8Array(new Int32Array([UDP_RCVBUF]).buffer);
 /** How often the timer walks the flows, ms. */
 const UDP_TIMER_MS = 1000;
 
@@ -485,7 +500,9 @@ export function udpInit(
   };
   const hostSocket: SocketFn = (d, t, p) => {
     const fd = libc.symbols.socket(d, t, p);
-    return fd < 0 ? -errno() : fd;
+    if (fd < 0) return -errno();
+    libc.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf, 4);
+    return fd;
   };
   const fams = { v4: c.ip4.enabled, v6: c.ip6.enabled, freebind: conf.freebind };
   const f1 = udpListen(st.listeners, conf.udp, {
@@ -600,6 +617,7 @@ function udpFlowSocket(
 ): number {
   const lib = libc.symbols;
   lib.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4);
+  lib.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf, 4);
   if (v6) lib.setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, one, 4);
   let len = sockaddrFromInany(saTmp, key, bindOff, bindPort, v6);
   if (lib.bind(fd, saTmp, len) < 0) {
@@ -1117,11 +1135,105 @@ function spliceSend(st: UdpState, start: number, n: number, to: number): void {
 /* Address of slot 0's payload, set at init. */
 let slotPayloadAddr = 0;
 
+/** virtio_net_hdr gso_type: UDP segmentation (USO), any IP version. */
+const VIRTIO_NET_HDR_GSO_UDP_L4 = 5;
+/* writev() of a USO frame: the first slot's headers and payload, then the other payloads. */
+const usoIov = new Uint8Array(GSO_SEGS_MAX * 16);
+const usoIovDv = new DataView(usoIov.buffer);
+/* Cleared when the tap refuses a USO frame: one frame per datagram from then on. */
+let usoOn = true;
+
 /** Forwards datagrams start..start+n-1 of the batch to flow side `to`. */
 function forward(st: UdpState, start: number, n: number, to: number): void {
-  if (st.c.flows.pif[to] === PIF_TAP) {
-    for (let i = start; i < start + n; i++) tapSendSlot(st, i, to);
-  } else spliceSend(st, start, n, to);
+  if (st.c.flows.pif[to] !== PIF_TAP) {
+    spliceSend(st, start, n, to);
+    return;
+  }
+  let i = start;
+  const end = start + n;
+  while (i < end) {
+    const k = usoOn && st.c.tapHdrLen === 12 && !pcapOn ? usoRun(i, end) : 1;
+    if (k < 2 || !tapSendUso(st, i, k, to)) {
+      for (let j = i; j < i + (k < 1 ? 1 : k); j++) tapSendSlot(st, j, to);
+    }
+    i += k < 1 ? 1 : k;
+  }
+}
+
+/**
+ * @param i first datagram of the run
+ * @param end end of the batch
+ * @returns how many datagrams from i make one USO frame: untruncated, all of the first one's
+ *   length except a shorter last one, within the limits of a GSO packet
+ */
+function usoRun(i: number, end: number): number {
+  const first = i * MMSGHDR_SIZE;
+  const size = rmsgDv.getUint32(first + 56, true);
+  if (size === 0 || (rmsgDv.getInt32(first + 48, true) & MSG_TRUNC) !== 0) return 1;
+  let per = Math.floor(GSO_BYTES_MAX / size);
+  if (per > GSO_SEGS_MAX) per = GSO_SEGS_MAX;
+  let k = 1;
+  while (i + k < end && k < per) {
+    const m = (i + k) * MMSGHDR_SIZE;
+    if ((rmsgDv.getInt32(m + 48, true) & MSG_TRUNC) !== 0) break;
+    const len = rmsgDv.getUint32(m + 56, true);
+    if (len > size || len === 0) break;
+    k++;
+    if (len < size) break;
+  }
+  return k;
+}
+
+/**
+ * Writes datagrams i..i+k-1 (one flow side, a run from usoRun()) to the guest as one UDP
+ * segmentation frame: the guest's kernel splits it into the datagrams.
+ * @returns false when nothing was written and the datagrams are to go one by one
+ */
+function tapSendUso(st: UdpState, i: number, k: number, to: number): boolean {
+  const c = st.c;
+  const fl = c.flows;
+  const a = to * 16;
+  const v6 = !inanyIs4(fl.laddr, a);
+  const size = rmsgDv.getUint32(i * MMSGHDR_SIZE + 56, true);
+  let total = 0;
+  for (let j = i; j < i + k; j++) {
+    const len = rmsgDv.getUint32(j * MMSGHDR_SIZE + 56, true);
+    const at = (j - i) * 16;
+    putPtr(usoIovDv, at, slotPayloadAddr + j * SLOT);
+    usoIovDv.setUint32(at + 8, len, true);
+    usoIovDv.setUint32(at + 12, 0, true);
+    total += len;
+  }
+  const base = i * SLOT;
+  const udp = base + PAYLOAD_OFF - 8;
+  const ip = udp - (v6 ? 40 : 20);
+  const eth = ip - 14;
+  const l4len = total + 8;
+  l2l3Write(c, frames, framesDv, eth, v6, IPPROTO_UDP, fl.laddr, a, fl.raddr, a, l4len);
+  framesDv.setUint16(udp, fl.lport[to]!);
+  framesDv.setUint16(udp + 2, fl.rport[to]!);
+  framesDv.setUint16(udp + 4, l4len);
+  const partial = pseudoSum(frames, ip, v6, IPPROTO_UDP, l4len);
+  vnetCsumWrite(frames, framesDv, eth - 12, udp, 6, partial, VIRTIO_NET_HDR_GSO_UDP_L4, size);
+  framesDv.setUint16(eth - 12 + 2, udp + 8 - eth, true); /* hdr_len */
+  /* the first iovec starts at the virtio-net header, before the first payload */
+  const hdrBytes = PAYLOAD_OFF - (eth - 12 - base);
+  putPtr(usoIovDv, 0, slotPayloadAddr - PAYLOAD_OFF + eth - 12);
+  usoIovDv.setUint32(8, size + hdrBytes, true);
+  const n = libc.symbols.writev(c.tapFd, usoIov, k);
+  if (n < 0) {
+    const e = errno();
+    if (e === ERRNO.EINVAL) {
+      usoOn = false;
+      debug(`UDP: the tap refuses segmentation frames (EINVAL): one frame per datagram`);
+      return false;
+    }
+    st.stats.dropped += k;
+    return true;
+  }
+  c.stats.framesOut++;
+  st.stats.toTap += k;
+  return true;
 }
 
 /**

@@ -121,6 +121,61 @@ Deno.test({
 });
 
 Deno.test({
+  name: "UDP bursts guest to remote and back: batched sends (GSO) and segmentation frames to the " +
+    "guest keep every datagram intact and in order, IPv4 and IPv6",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create();
+    const servers = await Promise.all(
+      [["203.0.113.10", "5000"], ["2001:db8:2::10", "5001"]].map(([addr, port]) =>
+        background(
+          ["ip", "netns", "exec", t.remote, DENO, "run", "-A", "--unstable-net", PEER, "echo"]
+            .concat([addr!, port!, "150"]),
+          { ready: "ready", timeoutMs: 160000 },
+        )
+      ),
+    );
+    try {
+      /* 100 rounds of 40 datagrams of 1400 bytes sent at once: they leave the tap together
+       * (one sendmmsg, or UDP GSO sends on the flow's socket) and their echoes arrive together
+       * (one recvmmsg, written to the tap as segmentation frames) */
+      const r = await t.orzo(
+        [
+          "-d",
+          "--config-net",
+          "--",
+          "sh",
+          "-c",
+          `${PEER_RUN} burst 203.0.113.10 5000 100 40 1400; ` +
+          `${PEER_RUN} burst 2001:db8:2::10 5001 100 40 1400; ` +
+          /* larger than the uplink's MTU: the kernel refuses GSO, sendmmsg() takes over */
+          `${PEER_RUN} burst 203.0.113.10 5000 20 20 3000`,
+        ],
+        { timeoutMs: 150000 },
+      );
+      assert.equal(r.code, 0, r.stderr.slice(-3000));
+      const [v4, v6, big] = results(r.stdout);
+      assert.ok(v4 && v6 && big, r.stdout + r.stderr.slice(-3000));
+      assertClean(v4, "IPv4");
+      assertClean(v6, "IPv6");
+      assertClean(big, "IPv4, 3000 bytes");
+      assert.equal(v4.sent + v6.sent + big.sent, 8400);
+      /* the counters at exit: datagrams written to the guest, and tap frames written */
+      const toTap = Number(/datagrams from tap \d+, to tap (\d+)/.exec(r.stderr)?.[1]);
+      const framesOut = Number(/tap: frames in \d+, out (\d+)/.exec(r.stderr)?.[1]);
+      assert.ok(toTap >= 8400, `to tap ${toTap}`);
+      console.log(
+        `bursts: IPv4 ${v4.ms.toFixed(0)} ms, IPv6 ${v6.ms.toFixed(0)} ms; ` +
+          `${toTap} datagrams to the guest in ${framesOut} tap frames (all kinds)`,
+      );
+    } finally {
+      for (const s of servers) await s.stop();
+      await t.destroy();
+    }
+  },
+});
+
+Deno.test({
   name: "UDP echo remote to guest through -u: 10,000 datagrams of 1 to 65,000 bytes, IPv4 and IPv6",
   ignore: !isRoot,
   async fn() {

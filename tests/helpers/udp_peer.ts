@@ -16,6 +16,12 @@
  *         compares every byte. Then asks the server for its hash. Prints
  *         one JSON line: { sent, ok, lost, bad, bytes, ms, serverCount,
  *         serverBytes, hashOk }.
+ *     udp_peer.ts burst ADDR PORT ROUNDS PER SIZE [TIMEOUT_MS]
+ *         ROUNDS times: sends PER datagrams of SIZE bytes back to back (each
+ *         with its own content), then reads PER echoes, each compared byte
+ *         for byte with the datagram of the same position (so a reordered
+ *         echo counts as bad). Then asks the server for its hash. Prints one
+ *         JSON line like `client`.
  *     udp_peer.ts multi JOBS
  *         Runs client jobs one after the other: JOBS is a JSON array of
  *         { addr, port, count, min, max, timeoutMs?, bind? }; prints one
@@ -186,12 +192,90 @@ async function runJob(job: Job): Promise<Record<string, unknown>> {
   return { ...job, sent: count, ok, lost, bad, bytes, ms, serverCount, serverBytes, hashOk };
 }
 
+async function burst(args: string[]): Promise<void> {
+  const [addr, portS, roundsS, perS, sizeS, toS] = args;
+  const rounds = Number(roundsS);
+  const per = Number(perS);
+  const size = Number(sizeS);
+  const timeoutMs = Number(toS ?? 2000);
+  const conn = Deno.listenDatagram({
+    transport: "udp",
+    hostname: addr!.includes(":") ? "::" : "0.0.0.0",
+    port: 0,
+  });
+  const to = transportAddr(addr!, Number(portS));
+  const buf = new Uint8Array(65536);
+  let ok = 0;
+  let lost = 0;
+  let bad = 0;
+  let bytes = 0;
+  let h = FNV_OFFSET;
+  const t0 = performance.now();
+  for (let r = 0; r < rounds; r++) {
+    const sent: Uint8Array[] = [];
+    for (let k = 0; k < per; k++) {
+      const d = content(r * per + k, size);
+      h = fnv(h, d);
+      bytes += size;
+      sent.push(d);
+    }
+    /* back to back, each awaited (sends in flight at once may leave out of order) */
+    for (const d of sent) await conn.send(d, to);
+    for (let k = 0; k < per; k++) {
+      const got = await recvTimeout(conn, buf, timeoutMs);
+      if (got === null) {
+        lost += per - k;
+        break;
+      }
+      const d = sent[k]!;
+      let same = got.length === d.length;
+      for (let j = 0; same && j < d.length; j++) if (got[j] !== d[j]) same = false;
+      if (same) ok++;
+      else bad++;
+    }
+  }
+  const ms = performance.now() - t0;
+  let serverCount = -1;
+  let serverBytes = -1;
+  let hashOk = false;
+  for (let attempt = 0; attempt < 3 && serverCount < 0; attempt++) {
+    await conn.send(new Uint8Array(0), to);
+    for (;;) {
+      const r = await recvTimeout(conn, buf, timeoutMs);
+      if (r === null) break;
+      const m = /^H (\d+) (\d+) (\d+)$/.exec(new TextDecoder().decode(r));
+      if (m === null) continue; /* a late echo */
+      serverCount = Number(m[1]);
+      serverBytes = Number(m[2]);
+      hashOk = Number(m[3]) === h;
+      break;
+    }
+  }
+  conn.close();
+  const sentCount = rounds * per;
+  console.log(JSON.stringify({
+    addr,
+    port: Number(portS),
+    sent: sentCount,
+    ok,
+    lost,
+    bad,
+    bytes,
+    ms,
+    serverCount,
+    serverBytes,
+    hashOk,
+  }));
+}
+
 if (import.meta.main) {
   const [mode, ...rest] = Deno.args;
   if (mode === "echo") {
     await echo(rest[0]!, rest[1]!, Number(rest[2] ?? 60));
   } else if (mode === "client") {
     await client(rest);
+  } else if (mode === "burst") {
+    await burst(rest);
   } else if (mode === "multi") {
     for (const job of JSON.parse(rest[0]!) as Job[]) console.log(JSON.stringify(await runJob(job)));
   } else {
