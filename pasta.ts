@@ -213,6 +213,10 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   if (conf.mtu !== undefined) c.mtu = conf.mtu;
   c.noNdp = conf.noNdp || conf.noIcmp;
   c.noRa = conf.noRa;
+  c.noDhcp = conf.noDhcp;
+  c.noDhcpv6 = conf.noDhcpv6;
+  c.hostname = conf.hostname ?? "";
+  c.fqdn = conf.fqdn ?? "";
 
   const hostNl = nlOpen();
   const up4 = conf.ipv6Only ? null : usable4(hostUpstream(hostNl, AF_INET, conf.ifname), conf);
@@ -341,7 +345,8 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   debug(
     `tap: frames in ${st.framesIn}, out ${st.framesOut}, malformed ${st.malformed}, ` +
       `unhandled ${st.unhandled}; ARP replies ${st.arpReplies}, NDP adverts ${st.ndpAdverts}, ` +
-      `router adverts ${st.routerAdverts}; handler failures ${loop.failures}`,
+      `router adverts ${st.routerAdverts}, DHCP replies ${st.dhcpReplies}, DHCPv6 replies ` +
+      `${st.dhcpv6Replies}, DHCP malformed ${st.dhcpMalformed}; handler failures ${loop.failures}`,
   );
   debug(tcpStatsLine());
   debug(udpStatsLine());

@@ -19,8 +19,6 @@ export const NOT_BUILT: ReadonlySet<string> = new Set([
   "outbound",
   "outbound-if4",
   "outbound-if6",
-  "hostname",
-  "fqdn",
   "host-lo-to-ns-lo",
   "splice-only",
   "freebind",
