@@ -139,20 +139,23 @@ export function tapInput(
     case ETH_P_ARP:
       reply = arpHandle(c, frame, off, len, tap.outFrame);
       break;
-    case ETH_P_IP:
+    case ETH_P_IP: {
       if (len < ETH_HLEN + 20) {
         c.stats.malformed++;
         return;
       }
+      /* DHCP (UDP to port 67) is ours: a cheap look first, the UDP flows are hot */
+      const l4 = off + ETH_HLEN + (frame[off + ETH_HLEN]! & 0x0f) * 4;
       if (
-        frame[off + ETH_HLEN + 9] === IPPROTO_UDP &&
-        dhcpMatch(c, view, off + ETH_HLEN, len - ETH_HLEN)
+        frame[off + ETH_HLEN + 9] === IPPROTO_UDP && frame[l4 + 3] === 67 &&
+        frame[l4 + 2] === 0 && dhcpMatch(c, view, off + ETH_HLEN, len - ETH_HLEN)
       ) {
         reply = dhcpHandle(c, frame, off, len, tap.outFrame);
         break;
       }
       ip4Input(c, frame, view, off + ETH_HLEN, len - ETH_HLEN, now);
       return;
+    }
     case ETH_P_IPV6: {
       if (len < ETH_HLEN + 40) {
         c.stats.malformed++;
