@@ -216,6 +216,10 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   if (conf.mtu !== undefined) c.mtu = conf.mtu;
   c.noNdp = conf.noNdp || conf.noIcmp;
   c.noRa = conf.noRa;
+  c.noDhcp = conf.noDhcp;
+  c.noDhcpv6 = conf.noDhcpv6;
+  c.hostname = conf.hostname ?? "";
+  c.fqdn = conf.fqdn ?? "";
 
   const hostNl = nlOpen();
   let up4: Upstream | null = null;
@@ -367,7 +371,8 @@ function tapStatsLine(c: Ctx, loop: EventLoop): string {
   const st = c.stats;
   return `tap: frames in ${st.framesIn}, out ${st.framesOut}, malformed ${st.malformed}, ` +
     `unhandled ${st.unhandled}; ARP replies ${st.arpReplies}, NDP adverts ${st.ndpAdverts}, ` +
-    `router adverts ${st.routerAdverts}; handler failures ${loop.failures}`;
+    `router adverts ${st.routerAdverts}, DHCP replies ${st.dhcpReplies}, DHCPv6 replies ` +
+    `${st.dhcpv6Replies}, DHCP malformed ${st.dhcpMalformed}; handler failures ${loop.failures}`;
 }
 
 /**

@@ -18,8 +18,6 @@ export const NOT_BUILT: ReadonlySet<string> = new Set([
   "outbound",
   "outbound-if4",
   "outbound-if6",
-  "hostname",
-  "fqdn",
   "freebind",
   "socket",
   "vhost-user",
