@@ -6,8 +6,9 @@
  * given (daemon.ts), read the host's upstream addressing over rtnetlink,
  * create or join the guest's network namespace on the namespace thread,
  * create the tap there, configure it (--config-net), write the PID file,
- * spawn the command, and run the event loop until the command exits, the
- * namespace goes away or a signal asks us to stop.
+ * spawn the command, give up privileges (isolate/isolate.ts), and run the
+ * event loop until the command exits, the namespace goes away or a signal
+ * asks us to stop. Inherited descriptors are closed first (isolate/fds.ts).
  *
  * @module
  */
@@ -32,7 +33,10 @@ import {
 import { NsThread } from "./ns/ns.ts";
 import { netnsWatch, netnsWatchGone } from "./ns/netns_quit.ts";
 import { needUserns, reexecInNewUserns, reexecInUserns } from "./ns/userns.ts";
-import { daemonize, daemonReady, isDaemonChild } from "./daemon.ts";
+import { DAEMON_FD, daemonize, daemonReady, isDaemonChild } from "./daemon.ts";
+import { closeInheritedFds } from "./isolate/fds.ts";
+import { isolate, keptCaps } from "./isolate/isolate.ts";
+import { targetIds, type UserIds } from "./isolate/users.ts";
 import { tapHandler, tapNew } from "./tap/tap.ts";
 import { pcapClose, pcapOpen } from "./pcap.ts";
 import { debug, info } from "./log.ts";
@@ -192,6 +196,7 @@ function usable6(up: Upstream | null, conf: Config): Upstream | null {
  * @returns the process exit code
  */
 export async function pastaMain(conf: Config): Promise<number> {
+  closeInheritedFds(isDaemonChild() ? [DAEMON_FD] : []);
   const target = nsTarget(conf);
 
   if (needUserns()) {
@@ -200,13 +205,19 @@ export async function pastaMain(conf: Config): Promise<number> {
     if (target === null) reexecInNewUserns();
   }
 
+  const ids = targetIds(conf.runas);
   const spawning = target === null;
   const background = !spawning && !conf.foreground;
   if (background && !isDaemonChild()) return daemonize();
-  return await pastaRun(conf, target, background);
+  return await pastaRun(conf, target, background, ids);
 }
 
-async function pastaRun(conf: Config, target: string | null, background: boolean): Promise<number> {
+async function pastaRun(
+  conf: Config,
+  target: string | null,
+  background: boolean,
+  ids: UserIds | null,
+): Promise<number> {
   const c = ctxNew(FLOW_MAX);
   c.mode = "pasta";
   if (conf.ourMac !== undefined) c.ourMac.set(conf.ourMac);
@@ -333,6 +344,17 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
     if (pfd < 0) throw new SysError("pidfd_open", -pfd);
     loop.epoll.add(pfd, EPOLLIN, EPOLL_TYPE_PIDFD, 0);
   }
+  const nsSync = c.nsSync;
+  await isolate({
+    ids,
+    keep: keptCaps(conf, ids !== null, target === null),
+    threads: [
+      (k, cl, s) => ns.capsDrop(k, cl, s),
+      ...(nsSync === null
+        ? []
+        : [(k: number, cl: boolean, s: boolean) => Promise.resolve(nsSync.capsDrop(k, cl, s))]),
+    ],
+  });
   if (background) daemonReady();
 
   const fdsAtStart = fdCount();
