@@ -5,10 +5,11 @@
  * (userns.ts), go to the background unless a command is spawned or -f is
  * given (daemon.ts), read the host's upstream addressing over rtnetlink,
  * create or join the guest's network namespace on the namespace thread,
- * create the tap there, configure it (--config-net), write the PID file,
- * spawn the command, give up privileges (isolate/isolate.ts), and run the
- * event loop until the command exits, the namespace goes away or a signal
- * asks us to stop. Inherited descriptors are closed first (isolate/fds.ts).
+ * create the tap there, configure it (--config-net), open the PID file,
+ * spawn the command, give up privileges (isolate/isolate.ts), write the PID
+ * file, and run the event loop until the command exits, the namespace goes
+ * away or a signal asks us to stop. Inherited descriptors are closed first
+ * (isolate/fds.ts).
  *
  * @module
  */
@@ -18,10 +19,19 @@ import { ctxNew } from "./ctx.ts";
 import { FLOW_MAX } from "./flow/table.ts";
 import type { Ctx } from "./ctx.ts";
 import { libc } from "./ffi/libc.ts";
-import { SysError } from "./ffi/errno.ts";
-import { getEnv, writeFileText } from "./ffi/mem.ts";
+import { check, SysError } from "./ffi/errno.ts";
+import { cString, getEnv, writeAll } from "./ffi/mem.ts";
 import { environWith, fdCount, pidfdOpen, reap } from "./ffi/proc.ts";
-import { AF_INET, AF_INET6, EPOLLIN, SIGTERM } from "./ffi/layout.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  EPOLLIN,
+  O_CLOEXEC,
+  O_CREAT,
+  O_TRUNC,
+  O_WRONLY,
+  SIGTERM,
+} from "./ffi/layout.ts";
 import {
   EPOLL_TYPE_NSQUIT_INOTIFY,
   EPOLL_TYPE_NSQUIT_TIMER,
@@ -333,9 +343,11 @@ async function pastaRun(
   stopOn("SIGTERM", 143);
   stopOn("SIGINT", 130);
 
-  if (conf.pidFile !== undefined) {
-    writeFileText(conf.pidFile, `${libc.symbols.getpid()}\n`);
-  }
+  /* opened while privileged, written once isolated: it then marks both */
+  const pidFd = conf.pidFile === undefined ? -1 : check(
+    libc.symbols.open(cString(conf.pidFile), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644),
+    `open ${conf.pidFile}`,
+  );
 
   if (target === null) {
     const argv = conf.command.length > 0 ? conf.command : [defaultShell()];
@@ -355,6 +367,10 @@ async function pastaRun(
         : [(k: number, cl: boolean, s: boolean) => Promise.resolve(nsSync.capsDrop(k, cl, s))]),
     ],
   });
+  if (pidFd >= 0) {
+    writeAll(pidFd, new TextEncoder().encode(`${libc.symbols.getpid()}\n`), "write PID file");
+    libc.symbols.close(pidFd);
+  }
   if (background) daemonReady();
 
   const fdsAtStart = fdCount();
