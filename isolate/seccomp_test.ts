@@ -16,7 +16,8 @@ function evaluate(prog: Uint8Array, arch: number, nr: number, arg0 = 0): number 
   data.setUint32(16, arg0, true);
   const p = new DataView(prog.buffer, prog.byteOffset, prog.byteLength);
   let a = 0;
-  for (let pc = 0, steps = 0; pc * 8 < prog.length && steps < 1000; steps++) {
+  let pc = 0;
+  for (let steps = 0; pc * 8 < prog.length && steps < 1000; steps++) {
     const code = p.getUint16(pc * 8, true);
     const jt = prog[pc * 8 + 2]!;
     const jf = prog[pc * 8 + 3]!;
