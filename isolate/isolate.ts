@@ -28,7 +28,7 @@
 import type { Config } from "../conf/config.ts";
 import type { FwdSpec } from "../conf/ports.ts";
 import { libc } from "../ffi/libc.ts";
-import { errno, SysError } from "../ffi/errno.ts";
+import { errno, errnoName, SysError } from "../ffi/errno.ts";
 import { debug, info } from "../log.ts";
 import { seccompInstall } from "./seccomp.ts";
 import { threadCapsDrop } from "./thread_caps.ts";
@@ -87,7 +87,9 @@ function prctl(option: number, arg: number, what: string): void {
 }
 
 function dropped(what: string, r: string): void {
-  if (r !== "") throw new Error(`Cannot drop capabilities (${what}): ${r}`);
+  if (r === "") return;
+  const text = r.replace(/errno (\d+)/, (_, n) => errnoName(Number(n)));
+  throw new Error(`Cannot drop capabilities (${what}): ${text}`);
 }
 
 /**
