@@ -171,7 +171,7 @@ guest ip -j route show > $DIR/state/route.json
 echo "dns=$(guest dig +short +time=2 +tries=2 @$DNS a.orzo.test A | tr '\\n' ' ')"
 guest timeout 20 socat -u OPEN:$DIR/data TCP:203.0.113.10:${REMOTE_PORT}; echo "tcp=$?"
 if [ -n "$GW" ]; then guest timeout 20 socat -u OPEN:$DIR/data TCP:$GW:${LOOPBACK_PORT}; echo "gw=$?"; fi
-PIDS=$(pgrep -u "$(id -u)" -f -- "$MARK" | tr '\\n' ' ')
+PIDS=$(pgrep -f -- "$MARK" | tr '\\n' ' ')
 echo "pids=$PIDS"
 gone_when() {
   "$@"

@@ -193,7 +193,6 @@ function checkCommon(
   assert.equal(refusedStat(r.stderr, "TCP: opened"), count(refused, "tcp"), "TCP refusals");
   assert.equal(refusedStat(r.stderr, "udp: flows"), count(refused, "udp"), "UDP refusals");
   assert.equal(refusedStat(r.stderr, "icmp: echo"), count(refused, "icmp"), "ICMP refusals");
-  assert.match(r.stderr, /refused a flow from the guest \(loopback destination\)/);
 }
 
 Deno.test({
@@ -205,6 +204,7 @@ Deno.test({
     checkCommon(r, frames, frames);
     assert.deepEqual(recorded, [], "nothing reached the loopback-only server");
     if (REF !== undefined) return;
+    assert.match(r.stderr, /refused a flow from the guest \(loopback destination\)/);
     assert.match(
       r.stderr,
       /\(IPv4-mapped address in an IPv6 packet\): \[2001:db8:1::2\]:40000 -> \[::ffff:127\.0\.0\.1\]:47001/,
