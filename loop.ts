@@ -6,6 +6,9 @@
  * packed reference selects a handler from the table by type, and the handler
  * gets the fd, the per-type value and the event mask. A handler's failure is
  * caught at this boundary and counted: one bad flow never stops the loop.
+ * After a caught failure the `recover` hooks run, so that state a handler
+ * left half-changed (a flow set-up, see FlowTable.flowSetupAbandon()) is
+ * put right before the next event.
  * Timers are timerfds in the same set. When a signal interrupts the wait
  * (EINTR) the loop yields once to the JS event loop so that Deno's signal
  * listeners run, then carries on.
@@ -94,6 +97,12 @@ export class EventLoop {
   readonly post: ((now: number) => void)[] = [];
 
   /**
+   * Called after any handler failure caught at the dispatch boundary, in
+   * order: they undo what a handler may have left half-done.
+   */
+  readonly recover: (() => void)[] = [];
+
+  /**
    * Registers the handler for a reference type.
    * @param type EPOLL_TYPE_*
    * @param h the handler
@@ -132,6 +141,7 @@ export class EventLoop {
       } catch (e) {
         this.failures++;
         err(`${EPOLL_TYPE_NAMES[type]} handler failed: ${e instanceof Error ? e.message : e}`);
+        this.#recover();
       }
     }
     const post = this.post;
@@ -141,9 +151,21 @@ export class EventLoop {
       } catch (e) {
         this.failures++;
         err(`deferred handler failed: ${e instanceof Error ? e.message : e}`);
+        this.#recover();
       }
     }
     return n;
+  }
+
+  #recover(): void {
+    const r = this.recover;
+    for (let i = 0; i < r.length; i++) {
+      try {
+        r[i]!();
+      } catch (e) {
+        err(`recovery after a failure failed: ${e instanceof Error ? e.message : e}`);
+      }
+    }
   }
 
   /**

@@ -288,6 +288,8 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   await protoInit(c, loop, conf, ns);
   /* last after each batch: flows closed during it become reusable */
   loop.post.push(() => c.flows.flowDeferHandler());
+  /* a handler that failed while setting a flow up must not wedge the table */
+  loop.recover.push(() => c.flows.flowSetupAbandon());
 
   let child = -1;
   loop.on(EPOLL_TYPE_PIDFD, (_fd, data) => {
