@@ -116,7 +116,7 @@ import {
 import type { TcpListeners } from "./listen.ts";
 import { AUTO_REF, type TcpAuto } from "./auto.ts";
 import { NS_REF, type TcpNsListeners } from "./listen_ns.ts";
-import { spliceConnect } from "./splice.ts";
+import { spliceConnect, spliceTimer } from "./splice.ts";
 import { inanyLoopback } from "../fwd/nat.ts";
 
 /** Timer period of the connection walk. */
@@ -1514,6 +1514,7 @@ export function tcpTimer(now: number): void {
     s.lastScan = now;
     s.auto?.scan();
     s.nsListeners?.scan();
+    spliceTimer(now);
   }
 }
 
