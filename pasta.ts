@@ -18,7 +18,7 @@ import { FLOW_MAX } from "./flow/table.ts";
 import type { Ctx } from "./ctx.ts";
 import { libc } from "./ffi/libc.ts";
 import { SysError } from "./ffi/errno.ts";
-import { getEnv, writeFileText } from "./ffi/mem.ts";
+import { cString, getEnv, writeFileText } from "./ffi/mem.ts";
 import { environWith, fdCount, pidfdOpen, reap } from "./ffi/proc.ts";
 import { AF_INET, AF_INET6, EPOLLIN, SIGTERM } from "./ffi/layout.ts";
 import {
@@ -321,8 +321,10 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
       });
     } catch { /* not available */ }
   };
+  /* acted on within about 100 ms whatever the loop does (loop.ts) */
   stopOn("SIGTERM", 143);
   stopOn("SIGINT", 130);
+  stopOn("SIGHUP", 129);
 
   if (conf.pidFile !== undefined) {
     writeFileText(conf.pidFile, `${libc.symbols.getpid()}\n`);
@@ -355,6 +357,7 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   c.nsSync?.close();
   ns.close();
   pcapClose();
+  if (conf.pidFile !== undefined) libc.symbols.unlink(cString(conf.pidFile));
   return code;
 }
 

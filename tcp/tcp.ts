@@ -69,6 +69,8 @@ import {
   MSG_NOSIGNAL,
   MSG_PEEK,
   MSG_TRUNC,
+  O_CLOEXEC,
+  O_RDONLY,
   SHUT_WR,
   SIOCOUTQ,
   SO_ERROR,
@@ -137,6 +139,8 @@ export const RTO_MAX_MS = 60_000;
 export const FIN_TIMEOUT_MS = 60_000;
 /** Inactivity timeout. */
 export const ACT_TIMEOUT_MS = 7_200_000;
+/** How long a listener is left out of the epoll set when a connection cannot be refused. */
+export const LISTEN_PAUSE_MS = 100;
 /** Interval of zero-window probes to the guest. */
 export const PERSIST_INTERVAL_MS = 200;
 /**
@@ -204,6 +208,12 @@ interface TcpState {
   /** connections whose window is held back (WND_LIMITED) */
   watch: Int32Array;
   watchLen: number;
+  /** a descriptor held in reserve, given up to refuse a connection at EMFILE */
+  reserveFd: number;
+  /** listening sockets taken out of the epoll set (no reserve left): fd, then data */
+  paused: number[];
+  /** when the paused listeners are polled again (ms) */
+  pausedUntil: number;
   /** counters */
   stats: TcpStats;
 }
@@ -224,6 +234,8 @@ export interface TcpStats {
   partialWrites: number;
   /** zero-window probes sent to the guest */
   windowProbes: number;
+  /** connections refused on a listening socket for want of descriptors (EMFILE, ENFILE) */
+  refused: number;
 }
 
 let S: TcpState | null = null;
@@ -329,6 +341,7 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     retransmits: 0,
     partialWrites: 0,
     windowProbes: 0,
+    refused: 0,
   };
   const timerFd = timerCreate();
   timerSet(timerFd, TCP_TIMER_INTERVAL_MS, TCP_TIMER_INTERVAL_MS);
@@ -350,6 +363,9 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     ackQueueLen: 0,
     watch: new Int32Array(c.flows.capacity + 1),
     watchLen: 0,
+    reserveFd: reserveOpen(),
+    paused: [],
+    pausedUntil: 0,
     stats,
   };
   if (!S.peekOff) debug("SO_PEEK_OFF not supported for TCP: using a discard buffer");
@@ -393,6 +409,7 @@ export function tcpReset(): void {
   if (s === null) return;
   tcpCloseAll();
   libc.symbols.close(s.timerFd);
+  if (s.reserveFd >= 0) libc.symbols.close(s.reserveFd);
   S = null;
 }
 
@@ -459,6 +476,49 @@ function probeSndbuf(): number {
   libc.symbols.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, intBytes, intLenBytes);
   libc.symbols.close(fd);
   return intBuf[0]!;
+}
+
+const devNull = new TextEncoder().encode("/dev/null\0");
+
+/** Opens the reserve descriptor (see refusePending()); -1 when none is left. */
+function reserveOpen(): number {
+  return libc.symbols.open(devNull, O_RDONLY | O_CLOEXEC, 0);
+}
+
+/**
+ * Out of descriptors with a connection pending on a listening socket: that
+ * socket stays readable (level-triggered), so returning would spin the loop.
+ * Refuse the connection instead: give up the reserve descriptor, accept,
+ * reset, take the reserve back (what pasta and many servers do). Without a
+ * reserve (another process took the last descriptor of the system), stop
+ * polling the listener for LISTEN_PAUSE_MS.
+ */
+function refusePending(s: TcpState, fd: number, data: number, now: number): void {
+  s.stats.refused++;
+  if (s.reserveFd >= 0) {
+    libc.symbols.close(s.reserveFd);
+    const cfd = libc.symbols.accept4(fd, null, null, SOCK_CLOEXEC);
+    if (cfd >= 0) {
+      libc.symbols.setsockopt(cfd, SOL_SOCKET, SO_LINGER, lingerBytes, 8);
+      libc.symbols.close(cfd);
+    }
+    s.reserveFd = reserveOpen();
+    if (cfd >= 0) return;
+  }
+  if (logLevel >= LOG_DEBUG) debug(`TCP: out of descriptors, listener ${fd} paused`);
+  s.loop.epoll.mod(fd, 0, EPOLL_TYPE_TCP_LISTEN, data);
+  s.paused.push(fd, data);
+  s.pausedUntil = now + LISTEN_PAUSE_MS;
+}
+
+/** Polls the paused listening sockets again (after LISTEN_PAUSE_MS). */
+function listenResume(s: TcpState): void {
+  if (s.reserveFd < 0) s.reserveFd = reserveOpen();
+  const p = s.paused;
+  for (let i = 0; i < p.length; i += 2) {
+    s.loop.epoll.mod(p[i]!, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, p[i + 1]!);
+  }
+  p.length = 0;
 }
 
 function probePeekOff(): boolean {
@@ -1353,7 +1413,13 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
   for (let n = 0; n < 64; n++) {
     saLen[0] = sa.length;
     const cfd = libc.symbols.accept4(fd, sa, saLenBytes, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (cfd < 0) return;
+    if (cfd < 0) {
+      const e = errno();
+      if (e !== ERRNO.EMFILE && e !== ERRNO.ENFILE) return;
+      refusePending(s, fd, data, now);
+      if (s.paused.length > 0) return;
+      continue;
+    }
     let v6: boolean;
     let lport: number;
     let dport: number;
@@ -1510,6 +1576,7 @@ export function tcpTimer(now: number): void {
     }
   }
   s.lastTimer = now;
+  if (s.paused.length > 0 && now >= s.pausedUntil) listenResume(s);
   if (now - s.lastScan >= 1000) {
     s.lastScan = now;
     s.auto?.scan();
@@ -1519,7 +1586,8 @@ export function tcpTimer(now: number): void {
 }
 
 /**
- * Closes every connection (at exit), resetting the host peers.
+ * Closes every connection (at exit), resetting both peers: the host's, and
+ * the guest's once it knows of the connection.
  */
 export function tcpCloseAll(): void {
   const s = S;
@@ -1527,7 +1595,7 @@ export function tcpCloseAll(): void {
   const fl = s.c.flows;
   for (let idx = 0; idx < fl.maxUsed; idx++) {
     if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_TCP) continue;
-    if (s.conns.sock[idx]! >= 0) connClose(s, idx, true);
+    if (s.conns.sock[idx]! >= 0) connRst(s, idx);
   }
   fl.flowDeferHandler();
 }
@@ -1541,7 +1609,7 @@ export function tcpStatsLine(): string {
   if (t === undefined) return "TCP: off";
   return `TCP: opened ${t.opened}, closed ${t.closed}, resets to guest ${t.rstToTap}, ` +
     `dropped ${t.dropped}, retransmits ${t.retransmits}, partial writes ${t.partialWrites}, ` +
-    `window probes ${t.windowProbes}`;
+    `window probes ${t.windowProbes}, refused for want of descriptors ${t.refused}`;
 }
 
 /**
