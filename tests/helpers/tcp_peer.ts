@@ -152,7 +152,10 @@ switch (mode) {
       try {
         conn = await Deno.connect({ hostname: a1!, port: Number(a2) });
       } catch (e) {
-        if (e instanceof Deno.errors.ConnectionRefused) return null;
+        if (
+          e instanceof Deno.errors.ConnectionRefused || e instanceof Deno.errors.ConnectionReset ||
+          e instanceof Deno.errors.ConnectionAborted
+        ) return null;
         throw e;
       }
       try {
