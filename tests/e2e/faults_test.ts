@@ -308,18 +308,19 @@ Deno.test({
       "exec",
       t.remote,
       "socat",
-      "-u",
-      `FILE:${src}`,
+      "-U",
       "TCP-LISTEN:9120,bind=203.0.113.10,reuseaddr",
+      `SYSTEM:sleep 1; exec cat ${src}`,
     ], { timeoutMs: 90000 });
     try {
       await new Promise((r) => setTimeout(r, 300));
-      /* in the guest: once 1 MB came, every frame it sends is dropped (a
-       * token bucket smaller than any frame) for 25 s, then let through */
-      const script = `socat -u TCP:203.0.113.10:9120 CREATE:${dst} & p=$!; ` +
-        `while [ "$(stat -c %s ${dst} 2>/dev/null || echo 0)" -lt 1000000 ]; do sleep 0.01; done; ` +
+      /* in the guest: once connected, every frame it sends is dropped (a
+       * token bucket smaller than any frame) for 25 s, then let through; the
+       * server starts sending 1 s after the connection */
+      const script = `socat -u TCP:203.0.113.10:9120 CREATE:${dst} & p=$!; sleep 0.5; ` +
         `tc qdisc add dev eth0 root tbf rate 1kbit burst 10 limit 1 || exit 3; ` +
-        `sleep 25; tc qdisc del dev eth0 root; wait $p; echo socat=$?`;
+        `sleep 25; echo paused at $(stat -c %s ${dst}); tc qdisc del dev eth0 root; ` +
+        `wait $p; echo socat=$?`;
       const r = await t.orzo(["--config-net", "-d", "--", "sh", "-c", script], {
         timeoutMs: 80000,
       });
@@ -327,7 +328,8 @@ Deno.test({
       assert.match(r.stdout, /socat=0/, r.stderr);
       assert.equal((await sh(["sha256sum", dst])).split(" ")[0], hash, "bytes received");
       const m = /retransmits (\d+)/.exec(r.stderr);
-      assert.ok(m !== null && Number(m[1]) >= 3, `retransmissions: ${m?.[1]}`);
+      const stats = r.stderr.split("\n").filter((l) => /^(orzo: )?(TCP|tap):/.test(l)).join("; ");
+      assert.ok(m !== null && Number(m[1]) >= 3, `${r.stdout} ${stats}`);
     } finally {
       await sender.stop();
       await t.destroy();
