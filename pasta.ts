@@ -339,6 +339,9 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   }
   if (background) daemonReady();
 
+  /* one turn of Deno's runtime, which the loop gives it now and then: it
+   * finishes setting up the signal listeners (a socket of its own) */
+  await libc.symbols.getpid_async();
   const fdsAtStart = fdCount();
   const code = await loop.run(1000);
   const st = c.stats;
