@@ -323,6 +323,8 @@ async function pastaRun(
   }
   /* last after each batch: flows closed during it become reusable */
   loop.post.push(() => c.flows.flowDeferHandler());
+  /* a handler that failed while setting a flow up must not wedge the table */
+  loop.recover.push(() => c.flows.flowSetupAbandon());
 
   let child = -1;
   loop.on(EPOLL_TYPE_PIDFD, (_fd, data) => {
@@ -354,8 +356,10 @@ async function pastaRun(
       });
     } catch { /* not available */ }
   };
+  /* acted on within about 100 ms whatever the loop does (loop.ts) */
   stopOn("SIGTERM", 143);
   stopOn("SIGINT", 130);
+  stopOn("SIGHUP", 129);
 
   /* opened while privileged, written once isolated: it then marks both */
   const pidFd = conf.pidFile === undefined ? -1 : check(
@@ -387,6 +391,9 @@ async function pastaRun(
   }
   if (background) daemonReady();
 
+  /* one turn of Deno's runtime, which the loop gives it now and then: it
+   * finishes setting up the signal listeners (a socket of its own) */
+  await libc.symbols.getpid_async();
   const fdsAtStart = fdCount();
   const code = await loop.run(1000);
   debug(tapStatsLine(c, loop));
@@ -400,6 +407,7 @@ async function pastaRun(
   c.nsSync?.close();
   ns.close();
   pcapClose();
+  if (conf.pidFile !== undefined) libc.symbols.unlink(cString(conf.pidFile));
   return code;
 }
 

@@ -119,6 +119,9 @@ export const LIBC_SYMBOLS = {
   unshare: { parameters: ["i32"], result: "i32" },
   /* pid_t getpid(void) */
   getpid: { parameters: [], result: "i32" },
+  /* getpid() on one of Deno's blocking threads: awaiting it parks the main
+   * thread's runtime, which then takes pending signals (loop.ts) */
+  getpid_async: { name: "getpid", parameters: [], result: "i32", nonblocking: true },
   /* pid_t gettid(void) */
   gettid: { parameters: [], result: "i32" },
   /* uid_t getuid(void) */
