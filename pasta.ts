@@ -19,7 +19,7 @@ import { ctxNew } from "./ctx.ts";
 import { FLOW_MAX } from "./flow/table.ts";
 import type { Ctx } from "./ctx.ts";
 import { libc } from "./ffi/libc.ts";
-import { check, SysError } from "./ffi/errno.ts";
+import { check, errno, errnoName, SysError } from "./ffi/errno.ts";
 import { cString, getEnv, writeAll } from "./ffi/mem.ts";
 import { environWith, fdCount, pidfdOpen, reap } from "./ffi/proc.ts";
 import {
@@ -366,6 +366,9 @@ async function pastaRun(
     libc.symbols.open(cString(conf.pidFile), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644),
     `open ${conf.pidFile}`,
   );
+  /* owned by the user orzo becomes, so that it can remove the file at exit
+   * where the directory lets that user (a sticky /tmp, say) */
+  if (pidFd >= 0 && ids !== null) libc.symbols.fchown(pidFd, ids.uid, ids.gid);
 
   if (target === null) {
     const argv = conf.command.length > 0 ? conf.command : [defaultShell()];
@@ -407,7 +410,9 @@ async function pastaRun(
   c.nsSync?.close();
   ns.close();
   pcapClose();
-  if (conf.pidFile !== undefined) libc.symbols.unlink(cString(conf.pidFile));
+  if (conf.pidFile !== undefined && libc.symbols.unlink(cString(conf.pidFile)) < 0) {
+    debug(`Cannot remove the PID file ${conf.pidFile}: ${errnoName(errno())}`);
+  }
   return code;
 }
 

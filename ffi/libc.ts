@@ -87,6 +87,8 @@ export const LIBC_SYMBOLS = {
   dup2: { parameters: ["i32", "i32"], result: "i32" },
   /* int unlink(const char *path) */
   unlink: { parameters: ["buffer"], result: "i32" },
+  /* int fchown(int fd, uid_t owner, gid_t group) */
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
   /* off_t lseek(int fd, off_t off, int whence) */
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   /* int ftruncate(int fd, off_t len) */
