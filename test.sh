@@ -10,6 +10,12 @@ for tool in ip:iproute2 iperf3:iperf3 socat:socat pasta:passt slirp4netns:slirp4
 	pgrep:procps curl:curl; do
 	command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
+# The passt-mode VM tests (tests/helpers/vm.ts): qemu under TCG, Debian's cloud
+# kernel (its postinst runs fine in a container: update-initramfs only writes
+# /boot, which the tests do not use) and the static busybox of the initramfs.
+for pkg in qemu-system-x86 linux-image-cloud-amd64 busybox-static xz-utils; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ]; then
 		export DEBIAN_FRONTEND=noninteractive
