@@ -75,6 +75,12 @@ export interface TapStats {
   ndpAdverts: number;
   /** router advertisements sent */
   routerAdverts: number;
+  /** DHCP replies sent (offers, acks, naks) */
+  dhcpReplies: number;
+  /** DHCPv6 replies sent (advertise, reply) */
+  dhcpv6Replies: number;
+  /** DHCP and DHCPv6 messages dropped as malformed (also counted in malformed) */
+  dhcpMalformed: number;
 }
 
 /** The execution context. */
@@ -101,6 +107,14 @@ export interface Ctx {
   dns6: Uint8Array[];
   /** DNS search domains to announce */
   dnsSearch: string[];
+  /** do not answer DHCP (--no-dhcp) */
+  noDhcp: boolean;
+  /** do not answer DHCPv6 (--no-dhcpv6) */
+  noDhcpv6: boolean;
+  /** host name for the guest (-H, DHCP option 12), "" for none */
+  hostname: string;
+  /** fully qualified name for the guest (--fqdn, DHCP 81, DHCPv6 39), "" for none */
+  fqdn: string;
   /** counters */
   stats: TapStats;
   /** the tap fd (pasta) or the qemu stream socket (passt), -1 when none */
@@ -181,6 +195,10 @@ export function ctxNew(flowCapacity = 1023): Ctx {
     dns4: [],
     dns6: [],
     dnsSearch: [],
+    noDhcp: false,
+    noDhcpv6: false,
+    hostname: "",
+    fqdn: "",
     stats: {
       framesIn: 0,
       framesOut: 0,
@@ -189,6 +207,9 @@ export function ctxNew(flowCapacity = 1023): Ctx {
       arpReplies: 0,
       ndpAdverts: 0,
       routerAdverts: 0,
+      dhcpReplies: 0,
+      dhcpv6Replies: 0,
+      dhcpMalformed: 0,
     },
     tapFd: -1,
     tapHdrLen: 12,

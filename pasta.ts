@@ -6,9 +6,10 @@
  * given (daemon.ts), read the host's upstream addressing over rtnetlink,
  * create or join the guest's network namespace on the namespace thread,
  * create the tap there (none with --splice-only: then only the loopback paths
- * work), configure it (--config-net), write the PID file,
- * spawn the command, and run the event loop until the command exits, the
- * namespace goes away or a signal asks us to stop.
+ * work), configure it (--config-net), open the PID file, spawn the command,
+ * give up privileges (isolate/isolate.ts), write the PID file, and run the
+ * event loop until the command exits, the namespace goes away or a signal
+ * asks us to stop. Inherited descriptors are closed first (isolate/fds.ts).
  *
  * @module
  */
@@ -18,10 +19,19 @@ import { ctxNew } from "./ctx.ts";
 import { FLOW_MAX } from "./flow/table.ts";
 import type { Ctx } from "./ctx.ts";
 import { libc } from "./ffi/libc.ts";
-import { SysError } from "./ffi/errno.ts";
-import { getEnv, writeFileText } from "./ffi/mem.ts";
+import { check, SysError } from "./ffi/errno.ts";
+import { cString, getEnv, writeAll } from "./ffi/mem.ts";
 import { environWith, fdCount, pidfdOpen, reap } from "./ffi/proc.ts";
-import { AF_INET, AF_INET6, EPOLLIN, SIGTERM } from "./ffi/layout.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  EPOLLIN,
+  O_CLOEXEC,
+  O_CREAT,
+  O_TRUNC,
+  O_WRONLY,
+  SIGTERM,
+} from "./ffi/layout.ts";
 import {
   EPOLL_TYPE_NSQUIT_INOTIFY,
   EPOLL_TYPE_NSQUIT_TIMER,
@@ -33,7 +43,10 @@ import {
 import { NsThread } from "./ns/ns.ts";
 import { netnsWatch, netnsWatchGone } from "./ns/netns_quit.ts";
 import { needUserns, reexecInNewUserns, reexecInUserns, userNsCheck } from "./ns/userns.ts";
-import { daemonize, daemonReady, isDaemonChild } from "./daemon.ts";
+import { DAEMON_FD, daemonize, daemonReady, isDaemonChild } from "./daemon.ts";
+import { closeInheritedFds } from "./isolate/fds.ts";
+import { isolate, keptCaps } from "./isolate/isolate.ts";
+import { targetIds, type UserIds } from "./isolate/users.ts";
 import { tapHandler, tapNew } from "./tap/tap.ts";
 import { pcapClose, pcapOpen } from "./pcap.ts";
 import { debug, info } from "./log.ts";
@@ -194,6 +207,7 @@ function usable6(up: Upstream | null, conf: Config): Upstream | null {
  * @returns the process exit code
  */
 export async function pastaMain(conf: Config): Promise<number> {
+  closeInheritedFds(isDaemonChild() ? [DAEMON_FD] : []);
   const target = nsTarget(conf);
 
   if (needUserns()) {
@@ -203,19 +217,29 @@ export async function pastaMain(conf: Config): Promise<number> {
   }
   userNsCheck();
 
+  const ids = targetIds(conf.runas);
   const spawning = target === null;
   const background = !spawning && !conf.foreground;
   if (background && !isDaemonChild()) return daemonize();
-  return await pastaRun(conf, target, background);
+  return await pastaRun(conf, target, background, ids);
 }
 
-async function pastaRun(conf: Config, target: string | null, background: boolean): Promise<number> {
+async function pastaRun(
+  conf: Config,
+  target: string | null,
+  background: boolean,
+  ids: UserIds | null,
+): Promise<number> {
   const c = ctxNew(FLOW_MAX);
   c.mode = "pasta";
   if (conf.ourMac !== undefined) c.ourMac.set(conf.ourMac);
   if (conf.mtu !== undefined) c.mtu = conf.mtu;
   c.noNdp = conf.noNdp || conf.noIcmp;
   c.noRa = conf.noRa;
+  c.noDhcp = conf.noDhcp;
+  c.noDhcpv6 = conf.noDhcpv6;
+  c.hostname = conf.hostname ?? "";
+  c.fqdn = conf.fqdn ?? "";
 
   const hostNl = nlOpen();
   let up4: Upstream | null = null;
@@ -333,9 +357,11 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   stopOn("SIGTERM", 143);
   stopOn("SIGINT", 130);
 
-  if (conf.pidFile !== undefined) {
-    writeFileText(conf.pidFile, `${libc.symbols.getpid()}\n`);
-  }
+  /* opened while privileged, written once isolated: it then marks both */
+  const pidFd = conf.pidFile === undefined ? -1 : check(
+    libc.symbols.open(cString(conf.pidFile), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644),
+    `open ${conf.pidFile}`,
+  );
 
   if (target === null) {
     const argv = conf.command.length > 0 ? conf.command : [defaultShell()];
@@ -343,6 +369,21 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
     const pfd = pidfdOpen(child);
     if (pfd < 0) throw new SysError("pidfd_open", -pfd);
     loop.epoll.add(pfd, EPOLLIN, EPOLL_TYPE_PIDFD, 0);
+  }
+  const nsSync = c.nsSync;
+  await isolate({
+    ids,
+    keep: keptCaps(conf, ids !== null, target === null),
+    threads: [
+      (k, cl, s) => ns.capsDrop(k, cl, s),
+      ...(nsSync === null
+        ? []
+        : [(k: number, cl: boolean, s: boolean) => Promise.resolve(nsSync.capsDrop(k, cl, s))]),
+    ],
+  });
+  if (pidFd >= 0) {
+    writeAll(pidFd, new TextEncoder().encode(`${libc.symbols.getpid()}\n`), "write PID file");
+    libc.symbols.close(pidFd);
   }
   if (background) daemonReady();
 
@@ -367,7 +408,8 @@ function tapStatsLine(c: Ctx, loop: EventLoop): string {
   const st = c.stats;
   return `tap: frames in ${st.framesIn}, out ${st.framesOut}, malformed ${st.malformed}, ` +
     `unhandled ${st.unhandled}; ARP replies ${st.arpReplies}, NDP adverts ${st.ndpAdverts}, ` +
-    `router adverts ${st.routerAdverts}; handler failures ${loop.failures}`;
+    `router adverts ${st.routerAdverts}, DHCP replies ${st.dhcpReplies}, DHCPv6 replies ` +
+    `${st.dhcpv6Replies}, DHCP malformed ${st.dhcpMalformed}; handler failures ${loop.failures}`;
 }
 
 /**

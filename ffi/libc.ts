@@ -149,6 +149,25 @@ export const LIBC_SYMBOLS = {
   if_indextoname: { parameters: ["u32", "buffer"], result: "pointer" },
   /* long syscall(long nr, long a, long b) : pidfd_open, pidfd_send_signal */
   syscall: { parameters: ["i64", "i64", "i64"], result: "i64" },
+  /* long syscall(long nr, long a, long b, long c) : seccomp, getdents64 (set-up only) */
+  syscall4: { name: "syscall", parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
+
+  /* int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) */
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  /* int capget(cap_user_header_t hdr, cap_user_data_t data) */
+  capget: { parameters: ["buffer", "buffer"], result: "i32" },
+  /* int capset(cap_user_header_t hdr, const cap_user_data_t data) */
+  capset: { parameters: ["buffer", "buffer"], result: "i32" },
+  /* int setgroups(size_t n, const gid_t *list): every thread (glibc's SIGSETXID) */
+  setgroups: { parameters: ["u32", "pointer"], result: "i32" },
+  /* int setgid(gid_t gid): every thread (glibc's SIGSETXID) */
+  setgid: { parameters: ["u32"], result: "i32" },
+  /* int setuid(uid_t uid): every thread (glibc's SIGSETXID) */
+  setuid: { parameters: ["u32"], result: "i32" },
+  /* struct passwd *getpwnam(const char *name) */
+  getpwnam: { parameters: ["buffer"], result: "pointer" },
+  /* struct group *getgrnam(const char *name) */
+  getgrnam: { parameters: ["buffer"], result: "pointer" },
 
   /* int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
    *                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) */

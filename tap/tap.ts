@@ -7,8 +7,8 @@
  * preallocated buffer. With IFF_VNET_HDR every frame is preceded by a
  * 12-byte virtio-net header (VNET_HDR_LEN); frames we write carry a zeroed
  * one. Each frame is bounds-checked, captured to pcap when asked, its source
- * MAC learned, and handed by EtherType to the protocol handlers: ARP and NDP
- * are answered here, IPv4/IPv6 go to the L4 handlers registered by the
+ * MAC learned, and handed by EtherType to the protocol handlers: ARP, NDP,
+ * DHCP and DHCPv6 are answered here (before the UDP flows see port 67/547), IPv4/IPv6 go to the L4 handlers registered by the
  * protocol modules. Whatever is malformed is dropped and counted in
  * `c.stats.malformed`; nothing that comes from the guest can throw.
  *
@@ -20,6 +20,8 @@ import { libc } from "../ffi/libc.ts";
 import { errno } from "../ffi/errno.ts";
 import { arpHandle } from "../local/arp.ts";
 import { ndpHandle } from "../local/ndp.ts";
+import { dhcpHandle, dhcpMatch } from "../local/dhcp.ts";
+import { dhcpv6Handle, dhcpv6Match } from "../local/dhcpv6.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 import { LOG_TRACE, logLevel, trace } from "../log.ts";
 import { ip4Input, ip6Input } from "./l3.ts";
@@ -35,6 +37,7 @@ const ETH_HLEN = 14;
 const ETH_P_IP = 0x0800;
 const ETH_P_ARP = 0x0806;
 const ETH_P_IPV6 = 0x86dd;
+const IPPROTO_UDP = 17;
 const IPPROTO_ICMPV6 = 58;
 
 /**
@@ -136,13 +139,23 @@ export function tapInput(
     case ETH_P_ARP:
       reply = arpHandle(c, frame, off, len, tap.outFrame);
       break;
-    case ETH_P_IP:
+    case ETH_P_IP: {
       if (len < ETH_HLEN + 20) {
         c.stats.malformed++;
         return;
       }
+      /* DHCP (UDP to port 67) is ours: a cheap look first, the UDP flows are hot */
+      const l4 = off + ETH_HLEN + (frame[off + ETH_HLEN]! & 0x0f) * 4;
+      if (
+        frame[off + ETH_HLEN + 9] === IPPROTO_UDP && frame[l4 + 3] === 67 &&
+        frame[l4 + 2] === 0 && dhcpMatch(c, view, off + ETH_HLEN, len - ETH_HLEN)
+      ) {
+        reply = dhcpHandle(c, frame, off, len, tap.outFrame);
+        break;
+      }
       ip4Input(c, frame, view, off + ETH_HLEN, len - ETH_HLEN, now);
       return;
+    }
     case ETH_P_IPV6: {
       if (len < ETH_HLEN + 40) {
         c.stats.malformed++;
@@ -155,6 +168,14 @@ export function tapInput(
           reply = ndpHandle(c, frame, off, len, tap.outFrame);
           break;
         }
+      }
+      /* DHCPv6 to ff02::1:2 is ours too */
+      if (
+        frame[off + ETH_HLEN + 24] === 0xff &&
+        dhcpv6Match(c, view, off + ETH_HLEN, len - ETH_HLEN)
+      ) {
+        reply = dhcpv6Handle(c, frame, off, len, tap.outFrame);
+        break;
       }
       ip6Input(c, frame, view, off + ETH_HLEN, len - ETH_HLEN, now);
       return;
