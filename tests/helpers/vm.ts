@@ -229,6 +229,10 @@ export interface VmOptions {
   libvirtJson?: boolean;
 }
 
+/** Carriage returns and terminal escapes (the firmware clears the screen). */
+// deno-lint-ignore no-control-regex
+const TERMINAL_NOISE = /\r|\x1b\[[0-9;?]*[a-zA-Z]/g;
+
 /** A running VM. */
 export class Vm {
   /** everything the VM printed so far */
@@ -256,7 +260,7 @@ export class Vm {
       try {
         for await (const b of s) {
           /* no carriage returns, no terminal escapes (the firmware clears the screen) */
-          this.text += dec.decode(b, { stream: true }).replace(/\r|\x1b\[[0-9;?]*[a-zA-Z]/g, "");
+          this.text += dec.decode(b, { stream: true }).replace(TERMINAL_NOISE, "");
           this.wake();
         }
       } catch { /* closed */ }
