@@ -240,7 +240,7 @@ export class Vm {
   private child: Deno.ChildProcess;
   private waiters: (() => void)[] = [];
   private exited = false;
-  private timer: number;
+  private timer: ReturnType<typeof setTimeout>;
   private tmp: string;
   /** resolves when qemu has exited */
   readonly status: Promise<Deno.CommandStatus>;
@@ -344,14 +344,14 @@ export class Vm {
   }
 
   /**
-   * Waits until the VM prints a line starting with `@@KEY`.
+   * Waits until the VM prints a whole line with the marker `@@KEY`.
    * @param key the marker's key
    * @param timeoutMs deadline
    * @returns the rest of the first such line (its value)
    */
   async waitFor(key: string, timeoutMs = 60_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
-    const re = new RegExp(`@@${key}(?: (.*))?$`, "m");
+    const re = new RegExp(`@@${key}(?: ([^\\n]*))?\\n`);
     while (true) {
       const m = re.exec(this.text);
       if (m !== null) return m[1] ?? "";
@@ -374,7 +374,7 @@ export class Vm {
    * @returns the values, in order
    */
   values(key: string): string[] {
-    const re = new RegExp(`@@${key}(?: (.*))?$`, "gm");
+    const re = new RegExp(`@@${key}(?: ([^\\n]*))?\\n`, "g");
     return [...this.text.matchAll(re)].map((m) => m[1] ?? "");
   }
 
@@ -398,6 +398,8 @@ export class Vm {
     }
     this.kill();
     const s = await this.status;
+    /* ORZO_VM_LOG=1: the console, to see what a failing test's VM did */
+    if (Deno.env.get("ORZO_VM_LOG")) console.error(this.text);
     await Deno.remove(this.tmp, { recursive: true }).catch(() => {});
     return s;
   }
