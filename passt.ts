@@ -24,7 +24,7 @@ import { ctxNew } from "./ctx.ts";
 import type { Ctx } from "./ctx.ts";
 import { FLOW_MAX } from "./flow/table.ts";
 import { libc } from "./ffi/libc.ts";
-import { check } from "./ffi/errno.ts";
+import { check, errno, errnoName } from "./ffi/errno.ts";
 import { cString, writeAll } from "./ffi/mem.ts";
 import {
   AF_INET,
@@ -177,6 +177,8 @@ async function passtRun(
   }
   /* last after each batch: flows closed during it become reusable */
   loop.post.push(() => c.flows.flowDeferHandler());
+  /* a handler that failed while setting a flow up must not wedge the table */
+  loop.recover.push(() => c.flows.flowSetupAbandon());
 
   const stopOn = (sig: Deno.Signal, code: number) => {
     try {
@@ -185,12 +187,15 @@ async function passtRun(
   };
   stopOn("SIGTERM", 143);
   stopOn("SIGINT", 130);
+  stopOn("SIGHUP", 129);
 
   /* opened while privileged, written once isolated: it then marks both */
   const pidFd = conf.pidFile === undefined ? -1 : check(
     libc.symbols.open(cString(conf.pidFile), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644),
     `open ${conf.pidFile}`,
   );
+  /* owned by the user orzo becomes, who removes it at exit (as pasta.ts) */
+  if (pidFd >= 0 && ids !== null) libc.symbols.fchown(pidFd, ids.uid, ids.gid);
   await isolate({ ids, keep: keptCaps(conf, ids !== null, false), threads: [] });
   if (pidFd >= 0) {
     writeAll(pidFd, new TextEncoder().encode(`${libc.symbols.getpid()}\n`), "write PID file");
@@ -198,6 +203,8 @@ async function passtRun(
   }
   if (background) daemonReady();
 
+  /* one turn of Deno's runtime: it finishes setting up the signal listeners */
+  await libc.symbols.getpid_async();
   const code = await loop.run(1000);
   debug(tapStatsLine(c, loop));
   debug(streamStatsLine(stream));
@@ -208,5 +215,8 @@ async function passtRun(
   stream.close("exiting");
   if (stream.listenFd >= 0) libc.symbols.close(stream.listenFd);
   pcapClose();
+  if (conf.pidFile !== undefined && libc.symbols.unlink(cString(conf.pidFile)) < 0) {
+    debug(`Cannot remove the PID file ${conf.pidFile}: ${errnoName(errno())}`);
+  }
   return code;
 }

@@ -19,7 +19,7 @@ import { ctxNew } from "./ctx.ts";
 import { FLOW_MAX } from "./flow/table.ts";
 import type { Ctx } from "./ctx.ts";
 import { libc } from "./ffi/libc.ts";
-import { check, SysError } from "./ffi/errno.ts";
+import { check, errno, errnoName, SysError } from "./ffi/errno.ts";
 import { cString, getEnv, writeAll } from "./ffi/mem.ts";
 import { environWith, fdCount, pidfdOpen, reap } from "./ffi/proc.ts";
 import {
@@ -336,6 +336,8 @@ async function pastaRun(
   }
   /* last after each batch: flows closed during it become reusable */
   loop.post.push(() => c.flows.flowDeferHandler());
+  /* a handler that failed while setting a flow up must not wedge the table */
+  loop.recover.push(() => c.flows.flowSetupAbandon());
 
   let child = -1;
   loop.on(EPOLL_TYPE_PIDFD, (_fd, data) => {
@@ -367,14 +369,19 @@ async function pastaRun(
       });
     } catch { /* not available */ }
   };
+  /* acted on within about 100 ms whatever the loop does (loop.ts) */
   stopOn("SIGTERM", 143);
   stopOn("SIGINT", 130);
+  stopOn("SIGHUP", 129);
 
   /* opened while privileged, written once isolated: it then marks both */
   const pidFd = conf.pidFile === undefined ? -1 : check(
     libc.symbols.open(cString(conf.pidFile), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644),
     `open ${conf.pidFile}`,
   );
+  /* owned by the user orzo becomes, so that it can remove the file at exit
+   * where the directory lets that user (a sticky /tmp, say) */
+  if (pidFd >= 0 && ids !== null) libc.symbols.fchown(pidFd, ids.uid, ids.gid);
 
   if (target === null) {
     const argv = conf.command.length > 0 ? conf.command : [defaultShell()];
@@ -400,6 +407,9 @@ async function pastaRun(
   }
   if (background) daemonReady();
 
+  /* one turn of Deno's runtime, which the loop gives it now and then: it
+   * finishes setting up the signal listeners (a socket of its own) */
+  await libc.symbols.getpid_async();
   const fdsAtStart = fdCount();
   const code = await loop.run(1000);
   debug(tapStatsLine(c, loop));
@@ -413,6 +423,9 @@ async function pastaRun(
   c.nsSync?.close();
   ns.close();
   pcapClose();
+  if (conf.pidFile !== undefined && libc.symbols.unlink(cString(conf.pidFile)) < 0) {
+    debug(`Cannot remove the PID file ${conf.pidFile}: ${errnoName(errno())}`);
+  }
   return code;
 }
 

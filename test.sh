@@ -7,7 +7,8 @@ cd "$(dirname "$(readlink -f "$0")")"
 need=()
 for tool in ip:iproute2 iperf3:iperf3 socat:socat pasta:passt slirp4netns:slirp4netns \
 	tshark:tshark ping:iputils-ping nsenter:util-linux setpriv:util-linux dig:dnsutils \
-	pgrep:procps curl:curl busybox:busybox-static dhclient:isc-dhcp-client; do
+	pgrep:procps curl:curl busybox:busybox-static dhclient:isc-dhcp-client prlimit:util-linux \
+	tc:iproute2 ss:iproute2; do
 	command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 # The passt-mode VM tests (tests/helpers/vm.ts): qemu under TCG, Debian's cloud

@@ -87,6 +87,8 @@ export const LIBC_SYMBOLS = {
   dup2: { parameters: ["i32", "i32"], result: "i32" },
   /* int unlink(const char *path) */
   unlink: { parameters: ["buffer"], result: "i32" },
+  /* int fchown(int fd, uid_t owner, gid_t group) */
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
   /* off_t lseek(int fd, off_t off, int whence) */
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   /* int ftruncate(int fd, off_t len) */
@@ -119,6 +121,9 @@ export const LIBC_SYMBOLS = {
   unshare: { parameters: ["i32"], result: "i32" },
   /* pid_t getpid(void) */
   getpid: { parameters: [], result: "i32" },
+  /* getpid() on one of Deno's blocking threads: awaiting it parks the main
+   * thread's runtime, which then takes pending signals (loop.ts) */
+  getpid_async: { name: "getpid", parameters: [], result: "i32", nonblocking: true },
   /* pid_t gettid(void) */
   gettid: { parameters: [], result: "i32" },
   /* uid_t getuid(void) */

@@ -467,3 +467,21 @@ Deno.test({
     });
   },
 });
+
+Deno.test({
+  name: "nlRoutes() and hostUpstream() in a namespace that never had a route: none, no error",
+  ignore: !isRoot,
+  async fn() {
+    await withNamespaces(["empty"], async ([empty]) => {
+      const fd = nlOpenIn(empty!, nlOpen);
+      try {
+        assert.deepEqual(nlRoutes(fd, AF_INET), []);
+        assert.deepEqual(nlRoutes(fd, AF_INET6), []);
+        assert.equal(hostUpstream(fd, AF_INET), null);
+        assert.equal(hostUpstream(fd, AF_INET6), null);
+      } finally {
+        nlClose(fd);
+      }
+    });
+  },
+});
