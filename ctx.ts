@@ -10,6 +10,7 @@
 
 import { FlowTable } from "./flow/table.ts";
 import type { NsSync } from "./ns/ns_sync.ts";
+import { TAP_NONE, type TapBackend } from "./tap/backend.ts";
 
 /** Per-family addressing that the guest sees. */
 export interface Ip4Ctx {
@@ -75,6 +76,12 @@ export interface TapStats {
   ndpAdverts: number;
   /** router advertisements sent */
   routerAdverts: number;
+  /** DHCP replies sent (offers, acks, naks) */
+  dhcpReplies: number;
+  /** DHCPv6 replies sent (advertise, reply) */
+  dhcpv6Replies: number;
+  /** DHCP and DHCPv6 messages dropped as malformed (also counted in malformed) */
+  dhcpMalformed: number;
 }
 
 /** The execution context. */
@@ -101,10 +108,20 @@ export interface Ctx {
   dns6: Uint8Array[];
   /** DNS search domains to announce */
   dnsSearch: string[];
+  /** do not answer DHCP (--no-dhcp) */
+  noDhcp: boolean;
+  /** do not answer DHCPv6 (--no-dhcpv6) */
+  noDhcpv6: boolean;
+  /** host name for the guest (-H, DHCP option 12), "" for none */
+  hostname: string;
+  /** fully qualified name for the guest (--fqdn, DHCP 81, DHCPv6 39), "" for none */
+  fqdn: string;
   /** counters */
   stats: TapStats;
   /** the tap fd (pasta) or the qemu stream socket (passt), -1 when none */
   tapFd: number;
+  /** where frames for the guest go (tap/backend.ts): the tap device or the stream socket */
+  tap: TapBackend;
   /**
    * bytes before each frame on the tap: 12 (virtio-net header, pasta) or 4
    * (length prefix, passt); frame buffers reserve this room before Ethernet
@@ -181,6 +198,10 @@ export function ctxNew(flowCapacity = 1023): Ctx {
     dns4: [],
     dns6: [],
     dnsSearch: [],
+    noDhcp: false,
+    noDhcpv6: false,
+    hostname: "",
+    fqdn: "",
     stats: {
       framesIn: 0,
       framesOut: 0,
@@ -189,8 +210,12 @@ export function ctxNew(flowCapacity = 1023): Ctx {
       arpReplies: 0,
       ndpAdverts: 0,
       routerAdverts: 0,
+      dhcpReplies: 0,
+      dhcpv6Replies: 0,
+      dhcpMalformed: 0,
     },
     tapFd: -1,
+    tap: TAP_NONE,
     tapHdrLen: 12,
     flows: new FlowTable({ capacity: flowCapacity }),
     nsFd: -1,

@@ -6,9 +6,10 @@
  * given (daemon.ts), read the host's upstream addressing over rtnetlink,
  * create or join the guest's network namespace on the namespace thread,
  * create the tap there (none with --splice-only: then only the loopback paths
- * work), configure it (--config-net), write the PID file,
- * spawn the command, and run the event loop until the command exits, the
- * namespace goes away or a signal asks us to stop.
+ * work), configure it (--config-net), open the PID file, spawn the command,
+ * give up privileges (isolate/isolate.ts), write the PID file, and run the
+ * event loop until the command exits, the namespace goes away or a signal
+ * asks us to stop. Inherited descriptors are closed first (isolate/fds.ts).
  *
  * @module
  */
@@ -18,10 +19,19 @@ import { ctxNew } from "./ctx.ts";
 import { FLOW_MAX } from "./flow/table.ts";
 import type { Ctx } from "./ctx.ts";
 import { libc } from "./ffi/libc.ts";
-import { SysError } from "./ffi/errno.ts";
-import { getEnv, writeFileText } from "./ffi/mem.ts";
+import { check, errno, errnoName, SysError } from "./ffi/errno.ts";
+import { cString, getEnv, writeAll } from "./ffi/mem.ts";
 import { environWith, fdCount, pidfdOpen, reap } from "./ffi/proc.ts";
-import { AF_INET, AF_INET6, EPOLLIN, SIGTERM } from "./ffi/layout.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  EPOLLIN,
+  O_CLOEXEC,
+  O_CREAT,
+  O_TRUNC,
+  O_WRONLY,
+  SIGTERM,
+} from "./ffi/layout.ts";
 import {
   EPOLL_TYPE_NSQUIT_INOTIFY,
   EPOLL_TYPE_NSQUIT_TIMER,
@@ -33,8 +43,12 @@ import {
 import { NsThread } from "./ns/ns.ts";
 import { netnsWatch, netnsWatchGone } from "./ns/netns_quit.ts";
 import { needUserns, reexecInNewUserns, reexecInUserns, userNsCheck } from "./ns/userns.ts";
-import { daemonize, daemonReady, isDaemonChild } from "./daemon.ts";
-import { tapHandler, tapNew } from "./tap/tap.ts";
+import { DAEMON_FD, daemonize, daemonReady, isDaemonChild } from "./daemon.ts";
+import { closeInheritedFds } from "./isolate/fds.ts";
+import { isolate, keptCaps } from "./isolate/isolate.ts";
+import { targetIds, type UserIds } from "./isolate/users.ts";
+import { tapHandler, tapNew, VNET_HDR_LEN } from "./tap/tap.ts";
+import { tapDeviceBackend } from "./tap/backend.ts";
 import { pcapClose, pcapOpen } from "./pcap.ts";
 import { debug, info } from "./log.ts";
 import { ConfError } from "./conf/errors.ts";
@@ -86,9 +100,15 @@ function isLinkLocal6(a: Uint8Array): boolean {
 /**
  * Fills the context's addressing from the host's upstream interfaces and the
  * options (-a, -n, -g win over what the host has), falling back to pasta's
- * local mode when the host has neither family.
+ * local mode when the host has neither family. passt mode (passt.ts) uses it
+ * as it is.
+ * @param c execution context
+ * @param conf the configuration
+ * @param up4 the usable IPv4 upstream (usable4()), or null
+ * @param up6 the usable IPv6 upstream (usable6()), or null
+ * @returns whether local mode applies
  */
-function ctxAddressing(
+export function ctxAddressing(
   c: Ctx,
   conf: Config,
   up4: Upstream | null,
@@ -167,8 +187,11 @@ function ctxAddressing(
 /**
  * An IPv4 upstream serves as template only with a gateway and an address
  * (from the host or the options), as pasta's conf_ip4().
+ * @param up the host's IPv4 upstream, or null
+ * @param conf the configuration
+ * @returns `up`, or null when it cannot serve
  */
-function usable4(up: Upstream | null, conf: Config): Upstream | null {
+export function usable4(up: Upstream | null, conf: Config): Upstream | null {
   if (up === null) return null;
   if (up.gateway === null && conf.gateway4 === undefined) return null;
   if (up.addrs.length === 0 && conf.addr4 === undefined) return null;
@@ -178,8 +201,11 @@ function usable4(up: Upstream | null, conf: Config): Upstream | null {
 /**
  * An IPv6 upstream serves as template only with a gateway, a global address
  * and a link-local address to speak from, as pasta's conf_ip6().
+ * @param up the host's IPv6 upstream, or null
+ * @param conf the configuration
+ * @returns `up`, or null when it cannot serve
  */
-function usable6(up: Upstream | null, conf: Config): Upstream | null {
+export function usable6(up: Upstream | null, conf: Config): Upstream | null {
   if (up === null) return null;
   if (up.gateway === null && conf.gateway6 === undefined) return null;
   if (!up.addrs.some((a) => !isLinkLocal6(a.addr)) && conf.addr6 === undefined) return null;
@@ -194,6 +220,7 @@ function usable6(up: Upstream | null, conf: Config): Upstream | null {
  * @returns the process exit code
  */
 export async function pastaMain(conf: Config): Promise<number> {
+  closeInheritedFds(isDaemonChild() ? [DAEMON_FD] : []);
   const target = nsTarget(conf);
 
   if (needUserns()) {
@@ -203,19 +230,29 @@ export async function pastaMain(conf: Config): Promise<number> {
   }
   userNsCheck();
 
+  const ids = targetIds(conf.runas);
   const spawning = target === null;
   const background = !spawning && !conf.foreground;
   if (background && !isDaemonChild()) return daemonize();
-  return await pastaRun(conf, target, background);
+  return await pastaRun(conf, target, background, ids);
 }
 
-async function pastaRun(conf: Config, target: string | null, background: boolean): Promise<number> {
+async function pastaRun(
+  conf: Config,
+  target: string | null,
+  background: boolean,
+  ids: UserIds | null,
+): Promise<number> {
   const c = ctxNew(FLOW_MAX);
   c.mode = "pasta";
   if (conf.ourMac !== undefined) c.ourMac.set(conf.ourMac);
   if (conf.mtu !== undefined) c.mtu = conf.mtu;
   c.noNdp = conf.noNdp || conf.noIcmp;
   c.noRa = conf.noRa;
+  c.noDhcp = conf.noDhcp;
+  c.noDhcpv6 = conf.noDhcpv6;
+  c.hostname = conf.hostname ?? "";
+  c.fqdn = conf.fqdn ?? "";
 
   const hostNl = nlOpen();
   let up4: Upstream | null = null;
@@ -299,6 +336,8 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   }
   /* last after each batch: flows closed during it become reusable */
   loop.post.push(() => c.flows.flowDeferHandler());
+  /* a handler that failed while setting a flow up must not wedge the table */
+  loop.recover.push(() => c.flows.flowSetupAbandon());
 
   let child = -1;
   loop.on(EPOLL_TYPE_PIDFD, (_fd, data) => {
@@ -330,12 +369,19 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
       });
     } catch { /* not available */ }
   };
+  /* acted on within about 100 ms whatever the loop does (loop.ts) */
   stopOn("SIGTERM", 143);
   stopOn("SIGINT", 130);
+  stopOn("SIGHUP", 129);
 
-  if (conf.pidFile !== undefined) {
-    writeFileText(conf.pidFile, `${libc.symbols.getpid()}\n`);
-  }
+  /* opened while privileged, written once isolated: it then marks both */
+  const pidFd = conf.pidFile === undefined ? -1 : check(
+    libc.symbols.open(cString(conf.pidFile), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644),
+    `open ${conf.pidFile}`,
+  );
+  /* owned by the user orzo becomes, so that it can remove the file at exit
+   * where the directory lets that user (a sticky /tmp, say) */
+  if (pidFd >= 0 && ids !== null) libc.symbols.fchown(pidFd, ids.uid, ids.gid);
 
   if (target === null) {
     const argv = conf.command.length > 0 ? conf.command : [defaultShell()];
@@ -344,8 +390,26 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
     if (pfd < 0) throw new SysError("pidfd_open", -pfd);
     loop.epoll.add(pfd, EPOLLIN, EPOLL_TYPE_PIDFD, 0);
   }
+  const nsSync = c.nsSync;
+  await isolate({
+    ids,
+    keep: keptCaps(conf, ids !== null, target === null),
+    threads: [
+      (k, cl, s) => ns.capsDrop(k, cl, s),
+      ...(nsSync === null
+        ? []
+        : [(k: number, cl: boolean, s: boolean) => Promise.resolve(nsSync.capsDrop(k, cl, s))]),
+    ],
+  });
+  if (pidFd >= 0) {
+    writeAll(pidFd, new TextEncoder().encode(`${libc.symbols.getpid()}\n`), "write PID file");
+    libc.symbols.close(pidFd);
+  }
   if (background) daemonReady();
 
+  /* one turn of Deno's runtime, which the loop gives it now and then: it
+   * finishes setting up the signal listeners (a socket of its own) */
+  await libc.symbols.getpid_async();
   const fdsAtStart = fdCount();
   const code = await loop.run(1000);
   debug(tapStatsLine(c, loop));
@@ -359,15 +423,24 @@ async function pastaRun(conf: Config, target: string | null, background: boolean
   c.nsSync?.close();
   ns.close();
   pcapClose();
+  if (conf.pidFile !== undefined && libc.symbols.unlink(cString(conf.pidFile)) < 0) {
+    debug(`Cannot remove the PID file ${conf.pidFile}: ${errnoName(errno())}`);
+  }
   return code;
 }
 
-/** The tap's counters and the loop's handler failures, in one line. */
-function tapStatsLine(c: Ctx, loop: EventLoop): string {
+/**
+ * The tap's counters and the loop's handler failures, in one line.
+ * @param c execution context
+ * @param loop the event loop
+ * @returns the line
+ */
+export function tapStatsLine(c: Ctx, loop: EventLoop): string {
   const st = c.stats;
   return `tap: frames in ${st.framesIn}, out ${st.framesOut}, malformed ${st.malformed}, ` +
     `unhandled ${st.unhandled}; ARP replies ${st.arpReplies}, NDP adverts ${st.ndpAdverts}, ` +
-    `router adverts ${st.routerAdverts}; handler failures ${loop.failures}`;
+    `router adverts ${st.routerAdverts}, DHCP replies ${st.dhcpReplies}, DHCPv6 replies ` +
+    `${st.dhcpv6Replies}, DHCP malformed ${st.dhcpMalformed}; handler failures ${loop.failures}`;
 }
 
 /**
@@ -387,8 +460,9 @@ async function pastaTap(
   const { tapFd, name } = await ns.tap(ifname, offload);
   nsConfigure(c, conf, { ...io, tapName: name });
   debug(`tap ${name} ready in namespace fd ${c.nsFd}`);
-  const tap = tapNew(tapFd, offload);
+  const tap = tapNew(tapFd, offload ? VNET_HDR_LEN : 0);
   c.tapFd = tapFd;
+  c.tap = tapDeviceBackend(tapFd);
   c.tapHdrLen = tap.vnetHdr;
   loop.epoll.add(tapFd, EPOLLIN, EPOLL_TYPE_TAP_PASTA);
   loop.on(EPOLL_TYPE_TAP_PASTA, (_fd, _data, _events, now) => {

@@ -13,19 +13,13 @@ import { ConfError } from "./conf/errors.ts";
 
 /** Options (canonical long names) whose feature is not built yet. */
 export const NOT_BUILT: ReadonlySet<string> = new Set([
-  "runas",
   "conf-path",
   "outbound",
   "outbound-if4",
   "outbound-if6",
-  "hostname",
-  "fqdn",
   "freebind",
-  "socket",
   "vhost-user",
   "repair-path",
-  "fd",
-  "one-off",
   "migrate-exit",
   "migrate-no-linger",
 ]);

@@ -44,9 +44,9 @@ Deno.test("unsupported() accepts the obsolete options pasta still takes, with a 
 });
 
 Deno.test("unsupported() still stops at an option whose feature is missing", () => {
-  const c = pasta("--runas", "1000");
+  const c = pasta("--freebind");
   assert.throws(
     () => unsupported(c),
-    (e) => e instanceof ConfError && e.message === 'Option "--runas" is not supported yet',
+    (e) => e instanceof ConfError && e.message === 'Option "--freebind" is not supported yet',
   );
 });

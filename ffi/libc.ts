@@ -87,6 +87,8 @@ export const LIBC_SYMBOLS = {
   dup2: { parameters: ["i32", "i32"], result: "i32" },
   /* int unlink(const char *path) */
   unlink: { parameters: ["buffer"], result: "i32" },
+  /* int fchown(int fd, uid_t owner, gid_t group) */
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
   /* off_t lseek(int fd, off_t off, int whence) */
   lseek: { parameters: ["i32", "i64", "i32"], result: "i64" },
   /* int ftruncate(int fd, off_t len) */
@@ -119,6 +121,9 @@ export const LIBC_SYMBOLS = {
   unshare: { parameters: ["i32"], result: "i32" },
   /* pid_t getpid(void) */
   getpid: { parameters: [], result: "i32" },
+  /* getpid() on one of Deno's blocking threads: awaiting it parks the main
+   * thread's runtime, which then takes pending signals (loop.ts) */
+  getpid_async: { name: "getpid", parameters: [], result: "i32", nonblocking: true },
   /* pid_t gettid(void) */
   gettid: { parameters: [], result: "i32" },
   /* uid_t getuid(void) */
@@ -149,6 +154,25 @@ export const LIBC_SYMBOLS = {
   if_indextoname: { parameters: ["u32", "buffer"], result: "pointer" },
   /* long syscall(long nr, long a, long b) : pidfd_open, pidfd_send_signal */
   syscall: { parameters: ["i64", "i64", "i64"], result: "i64" },
+  /* long syscall(long nr, long a, long b, long c) : seccomp, getdents64 (set-up only) */
+  syscall4: { name: "syscall", parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
+
+  /* int prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) */
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  /* int capget(cap_user_header_t hdr, cap_user_data_t data) */
+  capget: { parameters: ["buffer", "buffer"], result: "i32" },
+  /* int capset(cap_user_header_t hdr, const cap_user_data_t data) */
+  capset: { parameters: ["buffer", "buffer"], result: "i32" },
+  /* int setgroups(size_t n, const gid_t *list): every thread (glibc's SIGSETXID) */
+  setgroups: { parameters: ["u32", "pointer"], result: "i32" },
+  /* int setgid(gid_t gid): every thread (glibc's SIGSETXID) */
+  setgid: { parameters: ["u32"], result: "i32" },
+  /* int setuid(uid_t uid): every thread (glibc's SIGSETXID) */
+  setuid: { parameters: ["u32"], result: "i32" },
+  /* struct passwd *getpwnam(const char *name) */
+  getpwnam: { parameters: ["buffer"], result: "pointer" },
+  /* struct group *getgrnam(const char *name) */
+  getgrnam: { parameters: ["buffer"], result: "pointer" },
 
   /* int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
    *                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) */

@@ -146,11 +146,16 @@ export function nlAddrs(fd: number, family: number, ifindex = 0): NlAddr[] {
  */
 export function nlRoutes(fd: number, family: number, table = RT_TABLE_MAIN): NlRoute[] {
   const out: NlRoute[] = [];
-  for (const m of nlDump(fd, nlReqDumpRoutes(family, { table }))) {
-    if (m.type !== RTM_NEWROUTE) continue;
-    const r = nlParseRoute(m);
-    if (r.family !== family || r.table !== table || r.flags & RTM_F_CLONED) continue;
-    out.push(r);
+  try {
+    for (const m of nlDump(fd, nlReqDumpRoutes(family, { table }))) {
+      if (m.type !== RTM_NEWROUTE) continue;
+      const r = nlParseRoute(m);
+      if (r.family !== family || r.table !== table || r.flags & RTM_F_CLONED) continue;
+      out.push(r);
+    }
+  } catch (e) {
+    /* a namespace that never had a route has no table to dump */
+    if (!nlErrorIs(e, "ENOENT")) throw e;
   }
   return out;
 }

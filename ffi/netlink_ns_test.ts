@@ -108,7 +108,7 @@ function fdCount(): number {
 /** Creates namespaces, runs `fn`, deletes them and checks for leaked fds. */
 async function withNamespaces(
   tags: string[],
-  fn: (names: string[]) => Promise<void>,
+  fn: (names: string[]) => Promise<void> | void,
 ): Promise<void> {
   const before = fdCount();
   const names: string[] = [];
@@ -461,6 +461,24 @@ Deno.test({
         const again = nlRoutes(fd, AF_INET);
         assert.equal(again.length, 3000);
         assert.ok(again.every((r) => r.dstLen === 24 && r.oif === nlLinkByName(fd, "x0").index));
+      } finally {
+        nlClose(fd);
+      }
+    });
+  },
+});
+
+Deno.test({
+  name: "nlRoutes() and hostUpstream() in a namespace that never had a route: none, no error",
+  ignore: !isRoot,
+  async fn() {
+    await withNamespaces(["empty"], ([empty]) => {
+      const fd = nlOpenIn(empty!, nlOpen);
+      try {
+        assert.deepEqual(nlRoutes(fd, AF_INET), []);
+        assert.deepEqual(nlRoutes(fd, AF_INET6), []);
+        assert.equal(hostUpstream(fd, AF_INET), null);
+        assert.equal(hostUpstream(fd, AF_INET6), null);
       } finally {
         nlClose(fd);
       }

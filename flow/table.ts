@@ -355,6 +355,8 @@ export class FlowTable {
   #npending = 0;
   /** The flow being set up (NEW..TYPED), or -1. */
   #newEntry = -1;
+  /** Set-ups abandoned by flowSetupAbandon() (a handler failed midway). */
+  abandoned = 0;
 
   /**
    * Allocates the table (all typed arrays, once) and makes every entry free.
@@ -675,6 +677,21 @@ export class FlowTable {
     this.#release(idx);
     this.#newEntry = -1;
     this.#shrink();
+  }
+
+  /**
+   * Abandons whatever flow set-up is unfinished, for the loop's dispatch
+   * boundary: a handler that threw between flowAlloc() and flowActivate()
+   * would otherwise leave the table refusing every later flowAlloc().
+   * @returns the index of the flow abandoned (now FREE), or -1 if none was
+   *   being set up
+   */
+  flowSetupAbandon(): number {
+    const idx = this.#newEntry;
+    if (idx < 0) return -1;
+    this.flowAllocCancel(idx);
+    this.abandoned++;
+    return idx;
   }
 
   /**

@@ -253,6 +253,29 @@ Deno.test("flowAlloc() throws while another flow is being set up", () => {
   assert.equal(t.maxUsed, 0);
 });
 
+Deno.test("flowSetupAbandon() frees a set-up left unfinished at any stage, hash included", () => {
+  const t = new FlowTable({ capacity: 8, hashKey: KEY });
+  assert.equal(t.flowSetupAbandon(), -1, "nothing being set up");
+  for (const upTo of [FLOW_STATE_NEW, FLOW_STATE_INI, FLOW_STATE_TGT, FLOW_STATE_TYPED]) {
+    const ini = randomSide(TAP);
+    const idx = makeFlow(t, FLOW_TYPE_TCP, ini, randomSide(HOST), upTo);
+    if (upTo === FLOW_STATE_TYPED) assert.ok(t.flowHashInsert(idx * 2));
+    /* a handler threw here: the loop's recovery hook runs */
+    assert.equal(t.flowSetupAbandon(), idx);
+    assert.equal(t.state[idx], FLOW_STATE_FREE);
+    assert.equal(lookup(t, 6, ini), -1, "side left in the hash table");
+    assert.equal(t.flowDeferHandler(), 0, "the end of the cycle does not throw");
+    /* and the table serves again */
+    const next = quickFlow(t);
+    assert.equal(next, idx);
+    t.flowFree(next);
+    t.flowDeferHandler();
+  }
+  assert.equal(t.abandoned, 4);
+  assert.equal(t.used, 0);
+  assert.equal(t.maxUsed, 0);
+});
+
 Deno.test("lifecycle transitions out of order throw", () => {
   const t = new FlowTable({ capacity: 8, hashKey: KEY });
   const a = KEY_A;

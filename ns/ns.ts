@@ -9,6 +9,7 @@
  */
 
 import { nsWorkerMain } from "./worker_main.ts";
+import { threadCapsDrop } from "../isolate/thread_caps.ts";
 
 /** Error reported by the namespace thread, already in "what: ERRNO" form. */
 export class NsError extends Error {
@@ -31,7 +32,7 @@ export class NsThread {
 
   /** Starts the thread (in the host's namespace until unshare/setns). */
   constructor() {
-    const src = `(${nsWorkerMain.toString()})();`;
+    const src = `(${nsWorkerMain.toString()})(${threadCapsDrop.toString()});`;
     const url = URL.createObjectURL(new Blob([src], { type: "application/javascript" }));
     this.#worker = new Worker(url, { type: "module" });
     URL.revokeObjectURL(url);
@@ -124,6 +125,17 @@ export class NsThread {
    */
   async spawn(argv: string[], env: string[]): Promise<number> {
     return (await this.#call("spawn", { argv, env })).pid as number;
+  }
+
+  /**
+   * Drops capabilities from the thread (isolate/thread_caps.ts).
+   * @param keep capabilities to keep (bit mask)
+   * @param clamp whether to empty the bounding set
+   * @param sets whether to reduce the effective, permitted and inheritable sets
+   * @returns "" on success, else what failed
+   */
+  async capsDrop(keep: number, clamp: boolean, sets: boolean): Promise<string> {
+    return (await this.#call("caps", { keep, clamp, sets })).error as string;
   }
 
   /** Stops the thread. */

@@ -19,7 +19,8 @@
  * Request block (Int32Array over the shared buffer):
  *
  *     [0] state: 0 idle, 1 request posted, 2 reply ready
- *     [1] op: 1 socket(a, b, c), 2 open(path, a), 3 quit
+ *     [1] op: 1 socket(a, b, c), 2 open(path, a), 3 quit,
+ *         4 drop capabilities (a keep mask, b clamp, c sets; error text in the path area)
  *     [2..4] arguments a, b, c
  *     [5] result: an fd, or -errno
  *     bytes 64..64+PATH_MAX: NUL-terminated path for open
@@ -31,6 +32,8 @@
  * @module
  */
 
+import { threadCapsDrop } from "../isolate/thread_caps.ts";
+
 /** Longest wait for the namespace worker's reply. */
 export const NS_SYNC_TIMEOUT_MS = 2000;
 /** Room for a path in the request block. */
@@ -39,14 +42,18 @@ const PATH_OFF = 64;
 const OP_SOCKET = 1;
 const OP_OPEN = 2;
 const OP_QUIT = 3;
+const OP_CAPS = 4;
 const ETIMEDOUT = 110;
 
 /**
  * The worker's code. Runs in the Worker's global scope and closes over
  * nothing (it is started from its own source text, as --allow-ffi alone
  * cannot load a Worker module from a file).
+ * @param capsDrop isolate/thread_caps.ts's threadCapsDrop, also as source text
  */
-function nsSyncWorkerMain(): void {
+function nsSyncWorkerMain(
+  capsDrop?: (keep: number, clamp: boolean, sets: boolean) => string,
+): void {
   const lib = Deno.dlopen(
     "libc.so.6",
     {
@@ -87,6 +94,15 @@ function nsSyncWorkerMain(): void {
         path.set(pathShared);
         r = sym.open(path, ctl[2]!, 0);
         if (r < 0) r = -errnoSlot[0]!;
+      } else if (op === 4) {
+        const err = capsDrop === undefined ? "no capability helper" : capsDrop(
+          ctl[2]!,
+          ctl[3] !== 0,
+          ctl[4] !== 0,
+        );
+        pathShared.fill(0);
+        pathShared.set(new TextEncoder().encode(err).subarray(0, 4095));
+        r = err === "" ? 0 : -1;
       }
       ctl[5] = op === 3 ? 0 : r;
       Atomics.store(ctl, 0, 2);
@@ -124,7 +140,7 @@ export class NsSync {
    * @throws Error when the worker cannot enter the namespace
    */
   static async start(nsFd: number): Promise<NsSync> {
-    const src = `(${nsSyncWorkerMain.toString()})();`;
+    const src = `(${nsSyncWorkerMain.toString()})(${threadCapsDrop.toString()});`;
     const url = URL.createObjectURL(new Blob([src], { type: "application/javascript" }));
     const worker = new Worker(url, { type: "module" });
     URL.revokeObjectURL(url);
@@ -199,6 +215,21 @@ export class NsSync {
     this.#path.fill(0);
     this.#path.set(b);
     return this.#call(OP_OPEN, flags, 0, 0);
+  }
+
+  /**
+   * Drops capabilities from the worker's thread (isolate/thread_caps.ts).
+   * @param keep capabilities to keep (bit mask)
+   * @param clamp whether to empty the bounding set
+   * @param sets whether to reduce the effective, permitted and inheritable sets
+   * @returns "" on success, else what failed
+   */
+  capsDrop(keep: number, clamp: boolean, sets: boolean): string {
+    const r = this.#call(OP_CAPS, keep, clamp ? 1 : 0, sets ? 1 : 0);
+    if (r === 0) return "";
+    if (r === -ETIMEDOUT) return "no answer";
+    const end = this.#path.indexOf(0);
+    return new TextDecoder().decode(this.#path.slice(0, end < 0 ? PATH_MAX : end));
   }
 
   /** Stops the worker. */

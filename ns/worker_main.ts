@@ -18,8 +18,14 @@
  * @module
  */
 
-/** Entry point of the namespace Worker; runs in the Worker's global scope. */
-export function nsWorkerMain(): void {
+/**
+ * Entry point of the namespace Worker; runs in the Worker's global scope.
+ * @param capsDrop isolate/thread_caps.ts's threadCapsDrop, handed over as source
+ *   text like this function
+ */
+export function nsWorkerMain(
+  capsDrop?: (keep: number, clamp: boolean, sets: boolean) => string,
+): void {
   const lib = Deno.dlopen(
     "libc.so.6",
     {
@@ -146,6 +152,9 @@ export function nsWorkerMain(): void {
     domain?: number;
     type?: number;
     protocol?: number;
+    keep?: number;
+    clamp?: boolean;
+    sets?: boolean;
   };
 
   function handle(req: Req): Record<string, unknown> {
@@ -217,6 +226,11 @@ export function nsWorkerMain(): void {
       }
       case "spawn":
         return { pid: spawn(req.argv!, req.env!) };
+      case "caps": {
+        /* capabilities are per thread: this one drops its own */
+        if (capsDrop === undefined) throw new Fail("no capability helper");
+        return { error: capsDrop(req.keep ?? 0, req.clamp ?? false, req.sets ?? false) };
+      }
       default:
         throw new Fail(`unknown request "${req.op}"`);
     }

@@ -16,7 +16,7 @@
 
 import type { Ctx } from "../ctx.ts";
 import { ipv4IsFragment, ipv4IsValid } from "../wire/ipv4.ts";
-import { ipv6L4, ipv6L4Off, ipv6L4Proto } from "../wire/ipv6.ts";
+import { ipv6L4, ipv6L4IsFragment, ipv6L4Off, ipv6L4Proto } from "../wire/ipv6.ts";
 
 /**
  * An L4 protocol handler for frames from the guest.
@@ -114,7 +114,8 @@ export function ip6Input(
     c.stats.malformed++;
     return;
   }
-  if (!c.ip6.enabled) {
+  if (!c.ip6.enabled || ipv6L4IsFragment(r)) {
+    /* a first fragment, like an IPv4 one: dropped, not half a datagram */
     c.stats.unhandled++;
     return;
   }

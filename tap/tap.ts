@@ -8,11 +8,11 @@
  * once), so that the frames of a batch stay valid until the batch ends: a
  * protocol handler may queue what it sends and send it at once (UDP's
  * sendmmsg()) from a flush hook (tapFlushRegister()), which runs when the
- * batch ends or before the buffer wraps. With IFF_VNET_HDR every frame is preceded by a
- * 12-byte virtio-net header (VNET_HDR_LEN); frames we write carry a zeroed
+ * batch ends or before the buffer wraps. With IFF_VNET_HDR every frame is
+ * preceded by a 12-byte virtio-net header (VNET_HDR_LEN); frames we write carry a zeroed
  * one. Each frame is bounds-checked, captured to pcap when asked, its source
- * MAC learned, and handed by EtherType to the protocol handlers: ARP and NDP
- * are answered here, IPv4/IPv6 go to the L4 handlers registered by the
+ * MAC learned, and handed by EtherType to the protocol handlers: ARP, NDP,
+ * DHCP and DHCPv6 are answered here (before the UDP flows see port 67/547), IPv4/IPv6 go to the L4 handlers registered by the
  * protocol modules. Whatever is malformed is dropped and counted in
  * `c.stats.malformed`; nothing that comes from the guest can throw.
  *
@@ -24,6 +24,8 @@ import { libc } from "../ffi/libc.ts";
 import { errno } from "../ffi/errno.ts";
 import { arpHandle } from "../local/arp.ts";
 import { ndpHandle } from "../local/ndp.ts";
+import { dhcpHandle, dhcpMatch } from "../local/dhcp.ts";
+import { dhcpv6Handle, dhcpv6Match } from "../local/dhcpv6.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 import { LOG_TRACE, logLevel, trace } from "../log.ts";
 import { ip4Input, ip6Input } from "./l3.ts";
@@ -43,6 +45,7 @@ const ETH_HLEN = 14;
 const ETH_P_IP = 0x0800;
 const ETH_P_ARP = 0x0806;
 const ETH_P_IPV6 = 0x86dd;
+const IPPROTO_UDP = 17;
 const IPPROTO_ICMPV6 = 58;
 
 /**
@@ -61,7 +64,7 @@ export type L3Handler = (
 export interface Tap {
   /** the tap fd, -1 when closed */
   fd: number;
-  /** whether frames carry a virtio-net header */
+  /** bytes before each frame: the virtio-net header (12, 0 without) or the stream's length (4) */
   vnetHdr: number;
   /** input buffer: the frames of one batch, one after the other */
   inBuf: Uint8Array<ArrayBuffer>;
@@ -76,13 +79,13 @@ export interface Tap {
 }
 
 /**
- * Creates the tap state around an open tap fd.
- * @param fd the tap fd (non-blocking)
- * @param vnetHdr whether IFF_VNET_HDR is on
+ * Creates the intake state around an open tap fd or stream socket.
+ * @param fd the tap fd (non-blocking), or -1 for a stream (tap/stream.ts)
+ * @param hdr bytes before each frame: VNET_HDR_LEN with IFF_VNET_HDR, 0
+ *   without, 4 on qemu's stream socket
  * @returns the tap state
  */
-export function tapNew(fd: number, vnetHdr: boolean): Tap {
-  const hdr = vnetHdr ? VNET_HDR_LEN : 0;
+export function tapNew(fd: number, hdr: number): Tap {
   const inBuf = new Uint8Array(TAP_IN_LEN);
   const outBuf = new Uint8Array(TAP_FRAME_MAX);
   const inAt: Uint8Array<ArrayBuffer>[] = [];
@@ -109,8 +112,8 @@ export function tapNew(fd: number, vnetHdr: boolean): Tap {
  */
 export function tapSendOut(c: Ctx, tap: Tap, len: number): number {
   if (pcapOn) pcapFrame(tap.outFrame, 0, len);
-  const n = libc.symbols.write(tap.fd, tap.outBuf, len + tap.vnetHdr);
-  if (n < 0) return -errno();
+  const n = c.tap.send(tap.outBuf, len + tap.vnetHdr);
+  if (n < 0) return n;
   c.stats.framesOut++;
   return n;
 }
@@ -151,13 +154,23 @@ export function tapInput(
     case ETH_P_ARP:
       reply = arpHandle(c, frame, off, len, tap.outFrame);
       break;
-    case ETH_P_IP:
+    case ETH_P_IP: {
       if (len < ETH_HLEN + 20) {
         c.stats.malformed++;
         return;
       }
+      /* DHCP (UDP to port 67) is ours: a cheap look first, the UDP flows are hot */
+      const l4 = off + ETH_HLEN + (frame[off + ETH_HLEN]! & 0x0f) * 4;
+      if (
+        frame[off + ETH_HLEN + 9] === IPPROTO_UDP && frame[l4 + 3] === 67 &&
+        frame[l4 + 2] === 0 && dhcpMatch(c, view, off + ETH_HLEN, len - ETH_HLEN)
+      ) {
+        reply = dhcpHandle(c, frame, off, len, tap.outFrame);
+        break;
+      }
       ip4Input(c, frame, view, off + ETH_HLEN, len - ETH_HLEN, now);
       return;
+    }
     case ETH_P_IPV6: {
       if (len < ETH_HLEN + 40) {
         c.stats.malformed++;
@@ -170,6 +183,14 @@ export function tapInput(
           reply = ndpHandle(c, frame, off, len, tap.outFrame);
           break;
         }
+      }
+      /* DHCPv6 to ff02::1:2 is ours too */
+      if (
+        frame[off + ETH_HLEN + 24] === 0xff &&
+        dhcpv6Match(c, view, off + ETH_HLEN, len - ETH_HLEN)
+      ) {
+        reply = dhcpv6Handle(c, frame, off, len, tap.outFrame);
+        break;
       }
       ip6Input(c, frame, view, off + ETH_HLEN, len - ETH_HLEN, now);
       return;

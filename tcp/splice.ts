@@ -17,6 +17,12 @@
  * on the other once its pipe is empty; the connection closes when both
  * directions have ended, or at once on an error (resetting both peers).
  *
+ * Timeouts (spliceTimer(), about once a second): a connect that has not
+ * completed after SPLICE_CONNECT_TIMEOUT_MS, a half-closed connection with
+ * nothing moved for SPLICE_FIN_TIMEOUT_MS, and any connection with nothing
+ * moved for SPLICE_IDLE_TIMEOUT_MS are reset, both peers: a peer that never
+ * closes its side does not hold two sockets and two pipes for ever.
+ *
  * Epoll references: type EPOLL_TYPE_TCP_SPLICE, data = flow index * 2 + side
  * (side 0: the accepted socket, side 1: the one we connected).
  *
@@ -61,6 +67,13 @@ const SPLICE_FLAGS = 1 | 2;
 const F_SETPIPE_SZ = 1031;
 const SOCK_EVENTS = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 
+/** A connect to the other side's loopback not completed by then is reset. */
+export const SPLICE_CONNECT_TIMEOUT_MS = 10_000;
+/** A half-closed connection with nothing moved for this long is reset (as FIN_TIMEOUT). */
+export const SPLICE_FIN_TIMEOUT_MS = 60_000;
+/** A connection with nothing moved for this long is reset (as ACT_TIMEOUT). */
+export const SPLICE_IDLE_TIMEOUT_MS = 7_200_000;
+
 /** Per-direction state bits (direction d: from side d to side 1 - d). */
 const EOF_READ = 1; /* end of file read from the source side */
 const SHUT_DONE = 2; /* writing shut down on the destination side */
@@ -77,6 +90,8 @@ export interface SpliceStats {
   bytes: number;
   /** connections that could not be set up */
   failed: number;
+  /** connections reset by a timeout */
+  timedOut: number;
 }
 
 /** Creates a socket in the guest's namespace; returns the fd or -errno. */
@@ -97,6 +112,8 @@ interface SpliceState {
   dir: Uint8Array;
   /** CONNECTED */
   state: Uint8Array;
+  /** when bytes last moved (or the connection started), ms */
+  tsAct: Float64Array;
   stats: SpliceStats;
 }
 
@@ -122,7 +139,7 @@ const optLenBytes = new Uint8Array(optLen.buffer);
  */
 export function spliceInit(c: Ctx, loop: EventLoop, nsSocket: NsSocketFn): SpliceStats {
   const cap = c.flows.capacity;
-  const stats: SpliceStats = { opened: 0, closed: 0, bytes: 0, failed: 0 };
+  const stats: SpliceStats = { opened: 0, closed: 0, bytes: 0, failed: 0, timedOut: 0 };
   S = {
     c,
     loop,
@@ -133,6 +150,7 @@ export function spliceInit(c: Ctx, loop: EventLoop, nsSocket: NsSocketFn): Splic
     pending: new Int32Array(cap * 2),
     dir: new Uint8Array(cap * 2),
     state: new Uint8Array(cap),
+    tsAct: new Float64Array(cap),
     stats,
   };
   loop.on(EPOLL_TYPE_TCP_SPLICE, spliceHandler);
@@ -146,7 +164,8 @@ export function spliceInit(c: Ctx, loop: EventLoop, nsSocket: NsSocketFn): Splic
 export function spliceStatsLine(): string {
   const t = S?.stats;
   if (t === undefined) return "TCP splice: off";
-  return `TCP splice: opened ${t.opened}, closed ${t.closed}, failed ${t.failed}, bytes ${t.bytes}`;
+  return `TCP splice: opened ${t.opened}, closed ${t.closed}, failed ${t.failed}, ` +
+    `bytes ${t.bytes}, timed out ${t.timedOut}`;
 }
 
 function loopbackSockaddr(v6: boolean, port: number): number {
@@ -222,6 +241,7 @@ export function spliceConnect(
   s.sock[idx * 2] = accepted;
   s.sock[idx * 2 + 1] = fd;
   s.state[idx] = 0;
+  s.tsAct[idx] = performance.now();
   fl.flowActivate(idx);
   s.loop.epoll.add(accepted, SOCK_EVENTS, EPOLL_TYPE_TCP_SPLICE, idx * 2);
   s.loop.epoll.add(fd, SOCK_EVENTS, EPOLL_TYPE_TCP_SPLICE, idx * 2 + 1);
@@ -265,7 +285,7 @@ function spliceClose(s: SpliceState, idx: number, reset: boolean): void {
  * is empty or the destination full.
  * @returns -1 on an error (the connection must be reset), else 0
  */
-function move(s: SpliceState, idx: number, d: number): number {
+function move(s: SpliceState, idx: number, d: number, now: number): number {
   const di = idx * 2 + d;
   const from = s.sock[idx * 2 + d]!;
   const to = s.sock[idx * 2 + 1 - d]!;
@@ -297,6 +317,7 @@ function move(s: SpliceState, idx: number, d: number): number {
       }
     }
     if (!progress) break;
+    s.tsAct[idx] = now;
   }
   if ((s.dir[di]! & (EOF_READ | SHUT_DONE)) === EOF_READ && s.pending[di] === 0) {
     libc.symbols.shutdown(to, SHUT_WR);
@@ -310,9 +331,9 @@ function move(s: SpliceState, idx: number, d: number): number {
  * @param fd the socket
  * @param sidx flow index * 2 + side
  * @param events EPOLL* mask
- * @param _now monotonic time in ms
+ * @param now monotonic time in ms
  */
-function spliceHandler(fd: number, sidx: number, events: number, _now: number): void {
+function spliceHandler(fd: number, sidx: number, events: number, now: number): void {
   const s = S!;
   const idx = sidx >> 1;
   if (s.c.flows.state[idx] !== FLOW_STATE_ACTIVE || s.sock[sidx] !== fd) return;
@@ -332,12 +353,35 @@ function spliceHandler(fd: number, sidx: number, events: number, _now: number): 
     }
     s.state[idx] = s.state[idx]! | CONNECTED;
   }
-  if (move(s, idx, 0) < 0 || move(s, idx, 1) < 0) {
+  if (move(s, idx, 0, now) < 0 || move(s, idx, 1, now) < 0) {
     spliceClose(s, idx, true);
     return;
   }
   if ((s.dir[idx * 2]! & SHUT_DONE) && (s.dir[idx * 2 + 1]! & SHUT_DONE)) {
     spliceClose(s, idx, false);
+  }
+}
+
+/**
+ * The timeouts of spliced connections (see the module's doc); call about
+ * once a second.
+ * @param now monotonic time in ms
+ */
+export function spliceTimer(now: number): void {
+  const s = S;
+  if (s === null) return;
+  const fl = s.c.flows;
+  for (let idx = 0; idx < fl.maxUsed; idx++) {
+    if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_TCP_SPLICE) continue;
+    const idle = now - s.tsAct[idx]!;
+    let limit = SPLICE_IDLE_TIMEOUT_MS;
+    if ((s.state[idx]! & CONNECTED) === 0) limit = SPLICE_CONNECT_TIMEOUT_MS;
+    else if ((s.dir[idx * 2]! | s.dir[idx * 2 + 1]!) & EOF_READ) limit = SPLICE_FIN_TIMEOUT_MS;
+    if (idle > limit) {
+      if (logLevel >= LOG_DEBUG) debug(`TCP splice flow ${idx}: timed out`);
+      s.stats.timedOut++;
+      spliceClose(s, idx, true);
+    }
   }
 }
 

@@ -36,9 +36,14 @@
  *   side; end-of-file on the socket becomes a FIN to the guest after all data;
  *   the connection is closed once both directions are done. An RST on either
  *   side resets the other.
- * - Timers. One 100 ms timer walks the connections: SYN_TIMEOUT, ACK_TIMEOUT
- *   (retransmit, at most TCP_MAX_RETRANS times), FIN_TIMEOUT, ACT_TIMEOUT,
- *   and window updates after a zero window.
+ * - Timers. One 100 ms timer walks the connections: SYN_TIMEOUT (host
+ *   connect), the handshake frames to the guest (SYN or SYN-ACK, sent again
+ *   from SYN_RTO_MS on, doubling, TCP_SYN_RETRIES times: a lost or unwritten
+ *   one does not stall the connection; a SYN the guest sends again is
+ *   answered at once), ACK_TIMEOUT (retransmit, the timeout doubling each
+ *   time up to RTO_MAX_MS as RFC 6298 5.5, at most TCP_MAX_RETRANS times: a
+ *   guest paused for a minute keeps its connections), FIN_TIMEOUT,
+ *   ACT_TIMEOUT, and window updates after a zero window.
  *
  * Epoll: connection sockets are registered once, edge-triggered, for
  * EPOLLIN|EPOLLOUT|EPOLLRDHUP: new data, a completed connect, or room in a
@@ -68,6 +73,8 @@ import {
   MSG_NOSIGNAL,
   MSG_PEEK,
   MSG_TRUNC,
+  O_CLOEXEC,
+  O_RDONLY,
   SHUT_WR,
   SIOCOUTQ,
   SO_ERROR,
@@ -97,6 +104,7 @@ import {
   ACK_QUEUED,
   ACK_TO_TAP_DUE,
   ESTABLISHED,
+  seqDiff,
   SOCK_ACCEPTED,
   SOCK_BLOCKED,
   SOCK_DRAINED,
@@ -115,31 +123,51 @@ import {
 import type { TcpListeners } from "./listen.ts";
 import { AUTO_REF, type TcpAuto } from "./auto.ts";
 import { NS_REF, type TcpNsListeners } from "./listen_ns.ts";
-import { spliceConnect } from "./splice.ts";
+import { spliceConnect, spliceTimer } from "./splice.ts";
 import { inanyLoopback } from "../fwd/nat.ts";
 
 /** Timer period of the connection walk. */
 export const TCP_TIMER_INTERVAL_MS = 100;
 /** Timer period while some window is held back by queued data. */
 export const TCP_WATCH_INTERVAL_MS = 1;
-/** Handshake timeout. */
+/** Handshake timeout: the host connect. */
 export const SYN_TIMEOUT_MS = 10_000;
-/** Time without an ACK for data in flight before retransmitting. */
+/** First timeout of a SYN or SYN-ACK to the guest (RFC 6298 2.1: 1 s). */
+export const SYN_RTO_MS = 1_000;
+/** Times a SYN or SYN-ACK is sent again: at 1, 3 and 7 s; reset at 15 s. */
+export const TCP_SYN_RETRIES = 3;
+/** Time without an ACK for data in flight before retransmitting (the first time). */
 export const ACK_TIMEOUT_MS = 2_000;
+/** Largest retransmission timeout, after doubling (RFC 6298 2.5 allows 60 s). */
+export const RTO_MAX_MS = 60_000;
 /** Time to wait for the guest's ACK of our FIN. */
 export const FIN_TIMEOUT_MS = 60_000;
 /** Inactivity timeout. */
 export const ACT_TIMEOUT_MS = 7_200_000;
+/** How long a listener is left out of the epoll set when a connection cannot be refused. */
+export const LISTEN_PAUSE_MS = 100;
 /** Interval of zero-window probes to the guest. */
 export const PERSIST_INTERVAL_MS = 200;
-/** Retransmissions after ACK_TIMEOUT before giving up. */
-export const TCP_MAX_RETRANS = 3;
+/**
+ * Retransmissions after timeouts before giving up: at 2, 6, 14, 30, 62, 122,
+ * 182 and 242 s without progress; reset at 302 s.
+ */
+export const TCP_MAX_RETRANS = 8;
 /** Window scale we advertise to the guest. */
 export const WS_TO_TAP = 8;
 /** Data frames filled per socket read. */
 export const TCP_FRAMES = 32;
-/** MSS assumed when the guest's SYN has none. */
+/** MSS assumed when the guest's SYN has none (RFC 9293 3.7.1). */
 export const MSS_DEFAULT = 536;
+/**
+ * Smallest MSS used towards the guest over IPv4, whatever it announces: what
+ * every IPv4 host must accept (a 576-byte datagram, RFC 9293 3.7.1, RFC 1122
+ * 3.3.2). A guest announcing less (MSS 1) would make orzo write one frame
+ * per byte.
+ */
+export const MSS_MIN4 = 536;
+/** Smallest MSS over IPv6: the minimum link MTU of 1280 (RFC 8200 5) less headers. */
+export const MSS_MIN6 = 1220;
 
 /** TCP header flags. */
 const FIN = 0x01;
@@ -187,6 +215,12 @@ interface TcpState {
   /** connections whose window is held back (WND_LIMITED) */
   watch: Int32Array;
   watchLen: number;
+  /** a descriptor held in reserve, given up to refuse a connection at EMFILE */
+  reserveFd: number;
+  /** listening sockets taken out of the epoll set (no reserve left): fd, then data */
+  paused: number[];
+  /** when the paused listeners are polled again (ms) */
+  pausedUntil: number;
   /** counters */
   stats: TcpStats;
 }
@@ -209,6 +243,8 @@ export interface TcpStats {
   windowProbes: number;
   /** SYNs from the guest refused by fwdTapTarget() (dropped, no socket) */
   refused: number;
+  /** connections refused on a listening socket for want of descriptors (EMFILE, ENFILE) */
+  refusedFds: number;
 }
 
 let S: TcpState | null = null;
@@ -262,6 +298,43 @@ function isn(): number {
   return (Math.random() * 4294967296) >>> 0;
 }
 
+/**
+ * A retransmission timeout after some timeouts in a row: doubled each time
+ * (RFC 6298 5.5), at most RTO_MAX_MS.
+ * @param base the first timeout (ms)
+ * @param retrans timeouts so far
+ * @returns the timeout (ms)
+ */
+export function tcpRto(base: number, retrans: number): number {
+  const t = retrans >= 16 ? RTO_MAX_MS : base * (1 << retrans);
+  return t > RTO_MAX_MS ? RTO_MAX_MS : t;
+}
+
+/**
+ * How long the guest may take to acknowledge what is in flight: FIN_TIMEOUT_MS
+ * when only our FIN is (its sequence number right after the last byte acked,
+ * compared mod 2^32), otherwise the retransmission timeout.
+ * @param events the connection's events
+ * @param seqToTap next sequence number to the guest
+ * @param seqAckFromTap last acknowledgement number from the guest
+ * @param retrans retransmission timeouts so far
+ * @returns the timeout (ms)
+ */
+export function tcpAckTimeout(
+  events: number,
+  seqToTap: number,
+  seqAckFromTap: number,
+  retrans: number,
+): number {
+  if (
+    (events & (TAP_FIN_SENT | TAP_FIN_ACKED)) === TAP_FIN_SENT &&
+    seqDiff(seqToTap, seqAckFromTap) === 1
+  ) {
+    return FIN_TIMEOUT_MS;
+  }
+  return tcpRto(ACK_TIMEOUT_MS, retrans);
+}
+
 /** Offset of the Ethernet header of frame slot i for a family. */
 function ethOff(i: number, v6: boolean): number {
   return i * FRAME_STRIDE + PAYLOAD_OFF - 20 - (v6 ? 40 : 20) - 14;
@@ -285,6 +358,7 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     partialWrites: 0,
     windowProbes: 0,
     refused: 0,
+    refusedFds: 0,
   };
   const timerFd = timerCreate();
   timerSet(timerFd, TCP_TIMER_INTERVAL_MS, TCP_TIMER_INTERVAL_MS);
@@ -307,6 +381,9 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     ackQueueLen: 0,
     watch: new Int32Array(c.flows.capacity + 1),
     watchLen: 0,
+    reserveFd: reserveOpen(),
+    paused: [],
+    pausedUntil: 0,
     stats,
   };
   if (!S.peekOff) debug("SO_PEEK_OFF not supported for TCP: using a discard buffer");
@@ -354,6 +431,7 @@ export function tcpReset(): void {
   if (s === null) return;
   tcpCloseAll();
   libc.symbols.close(s.timerFd);
+  if (s.reserveFd >= 0) libc.symbols.close(s.reserveFd);
   S = null;
 }
 
@@ -427,6 +505,49 @@ function probeSndbuf(): number {
   libc.symbols.getsockopt(fd, SOL_SOCKET, SO_SNDBUF, intBytes, intLenBytes);
   libc.symbols.close(fd);
   return intBuf[0]!;
+}
+
+const devNull = new TextEncoder().encode("/dev/null\0");
+
+/** Opens the reserve descriptor (see refusePending()); -1 when none is left. */
+function reserveOpen(): number {
+  return libc.symbols.open(devNull, O_RDONLY | O_CLOEXEC, 0);
+}
+
+/**
+ * Out of descriptors with a connection pending on a listening socket: that
+ * socket stays readable (level-triggered), so returning would spin the loop.
+ * Refuse the connection instead: give up the reserve descriptor, accept,
+ * reset, take the reserve back (what pasta and many servers do). Without a
+ * reserve (another process took the last descriptor of the system), stop
+ * polling the listener for LISTEN_PAUSE_MS.
+ */
+function refusePending(s: TcpState, fd: number, data: number, now: number): void {
+  s.stats.refusedFds++;
+  if (s.reserveFd >= 0) {
+    libc.symbols.close(s.reserveFd);
+    const cfd = libc.symbols.accept4(fd, null, null, SOCK_CLOEXEC);
+    if (cfd >= 0) {
+      libc.symbols.setsockopt(cfd, SOL_SOCKET, SO_LINGER, lingerBytes, 8);
+      libc.symbols.close(cfd);
+    }
+    s.reserveFd = reserveOpen();
+    if (cfd >= 0) return;
+  }
+  if (logLevel >= LOG_DEBUG) debug(`TCP: out of descriptors, listener ${fd} paused`);
+  s.loop.epoll.mod(fd, 0, EPOLL_TYPE_TCP_LISTEN, data);
+  s.paused.push(fd, data);
+  s.pausedUntil = now + LISTEN_PAUSE_MS;
+}
+
+/** Polls the paused listening sockets again (after LISTEN_PAUSE_MS). */
+function listenResume(s: TcpState): void {
+  if (s.reserveFd < 0) s.reserveFd = reserveOpen();
+  const p = s.paused;
+  for (let i = 0; i < p.length; i += 2) {
+    s.loop.epoll.mod(p[i]!, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, p[i + 1]!);
+  }
+  p.length = 0;
 }
 
 function probePeekOff(): boolean {
@@ -803,6 +924,7 @@ export function tcpTapHandler(
     }
     conns.seqFromTap[idx] = (seq + 1) >>> 0;
     conns.seqAckFromTap[idx] = ack;
+    conns.retrans[idx] = 0;
     connOpts(s, idx, true);
     conns.wndFromTap[idx] = win;
     conns.event(idx, ESTABLISHED);
@@ -815,13 +937,19 @@ export function tcpTapHandler(
 
   if (ev & TAP_SYN_RCVD) {
     if (!(ev & TAP_SYN_ACK_SENT)) return; /* connect still in progress */
-    if ((flags & ACK) === 0 || (flags & SYN) !== 0) return; /* SYN again: ignore */
+    if (flags & SYN) {
+      /* the guest's SYN again: our SYN-ACK was lost, answer it again */
+      if (!(flags & ACK) && ((seq + 1) >>> 0) === conns.seqFromTap[idx]) synResend(s, idx);
+      return;
+    }
+    if ((flags & ACK) === 0) return;
     if (ack !== conns.seqToTap[idx]) {
       s.stats.dropped++;
       return;
     }
     conns.event(idx, ESTABLISHED);
     conns.seqAckFromTap[idx] = ack;
+    conns.retrans[idx] = 0;
     conns.flags[idx] = conns.flags[idx]! & ~ACK_FROM_TAP_DUE;
     conns.wndFromTap[idx] = win << conns.wsFromTap[idx]!;
     if (payloadLen > 0 || (flags & FIN)) {
@@ -832,6 +960,11 @@ export function tcpTapHandler(
   }
 
   if (!(ev & ESTABLISHED)) return;
+  if (flags & SYN) {
+    /* its SYN-ACK again: our ACK was lost */
+    queueAck(s, idx);
+    return;
+  }
 
   if (flags & ACK) ackFromTap(s, idx, ack, win, payloadLen, flags, now);
   if (conns.sock[idx]! < 0) return;
@@ -848,6 +981,12 @@ function connOpts(S: TcpState, idx: number, ourSynHadWs: boolean): void {
   let mss = opts.mss > 0 ? opts.mss : MSS_DEFAULT;
   const max = v6 ? PAYLOAD_MAX6 : PAYLOAD_MAX4;
   if (mss > max) mss = max;
+  /* a sane floor, but never beyond what our link carries */
+  const mtu = S.c.mtu === 0 ? 65520 : S.c.mtu;
+  const link = mtu - (v6 ? 60 : 40);
+  const min = v6 ? MSS_MIN6 : MSS_MIN4;
+  if (mss < min) mss = min < link ? min : link;
+  if (mss < 1) mss = 1;
   conns.mss[idx] = mss;
   if (opts.wscale >= 0 && ourSynHadWs) {
     conns.wsFromTap[idx] = opts.wscale > 14 ? 14 : opts.wscale;
@@ -936,6 +1075,16 @@ function connFromTap(
 /** RST for a SYN we could not serve (key holds its addresses). */
 function tcpRstSyn(S: TcpState, v6: boolean, seq: number, sport: number, dport: number): void {
   rstRaw(S.c, v6, dport, sport, 0, (seq + 1) >>> 0, RST | ACK);
+}
+
+/**
+ * Sends our SYN (inbound connection) or SYN-ACK (outbound) to the guest
+ * again, from our initial sequence number.
+ */
+function synResend(S: TcpState, idx: number): void {
+  const conns = S.conns;
+  conns.seqToTap[idx] = conns.seqAckFromTap[idx]!;
+  tcpSendFlags(S, idx, conns.events[idx]! & SOCK_ACCEPTED ? SYN : SYN | ACK);
 }
 
 /** The host connect completed (or failed): SYN-ACK (or RST) to the guest. */
@@ -1209,7 +1358,7 @@ function dataFromSock(S: TcpState, idx: number, now: number): void {
       const frameLen = 14 + (v6 ? 40 : 20) + 20 + len;
       if (pcapOn) pcapFrame(frames, eth, frameLen);
       const view = v6 ? views6[i]! : views4[i]!;
-      const w = libc.symbols.write(c.tapFd, view, frameLen + c.tapHdrLen);
+      const w = c.tap.send(view, frameLen + c.tapHdrLen);
       if (w < 0) {
         /* tap queue full: send the rest later, from here */
         if (S.peekOff) {
@@ -1301,7 +1450,13 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
   for (let n = 0; n < 64; n++) {
     saLen[0] = sa.length;
     const cfd = libc.symbols.accept4(fd, sa, saLenBytes, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (cfd < 0) return;
+    if (cfd < 0) {
+      const e = errno();
+      if (e !== ERRNO.EMFILE && e !== ERRNO.ENFILE) return;
+      refusePending(s, fd, data, now);
+      if (s.paused.length > 0) return;
+      continue;
+    }
     let v6: boolean;
     let lport: number;
     let dport: number;
@@ -1409,7 +1564,18 @@ export function tcpTimer(now: number): void {
     const f = conns.flags[idx]!;
     const since = now - conns.tsAck[idx]!;
     if (!(ev & ESTABLISHED)) {
-      if (since > SYN_TIMEOUT_MS) connRst(s, idx);
+      if (ev & (SOCK_ACCEPTED | TAP_SYN_ACK_SENT)) {
+        /* our SYN or SYN-ACK, unanswered: lost, or its tap write failed */
+        if (since > tcpRto(SYN_RTO_MS, conns.retrans[idx]!)) {
+          if (conns.retrans[idx]! >= TCP_SYN_RETRIES) {
+            connRst(s, idx);
+            continue;
+          }
+          conns.retrans[idx] = conns.retrans[idx]! + 1;
+          synResend(s, idx);
+          conns.tsAck[idx] = now;
+        }
+      } else if (since > SYN_TIMEOUT_MS) connRst(s, idx);
       continue;
     }
     if (now - conns.tsAct[idx]! > ACT_TIMEOUT_MS) {
@@ -1429,19 +1595,22 @@ export function tcpTimer(now: number): void {
       s.stats.windowProbes++;
     }
     if (f & ACK_FROM_TAP_DUE) {
-      const limit = (ev & TAP_FIN_SENT) && !(ev & TAP_FIN_ACKED) &&
-          conns.seqToTap[idx] === conns.seqAckFromTap[idx]! + 1
-        ? FIN_TIMEOUT_MS
-        : ACK_TIMEOUT_MS;
+      const limit = tcpAckTimeout(
+        ev,
+        conns.seqToTap[idx]!,
+        conns.seqAckFromTap[idx]!,
+        conns.retrans[idx]!,
+      );
       if (since > limit) {
         if (conns.seqToTap[idx] === conns.seqAckFromTap[idx]) {
           conns.flags[idx] = f & ~ACK_FROM_TAP_DUE;
           /* nothing in flight, but the socket may hold more (a failed tap write) */
           if (!(f & SOCK_DRAINED)) dataFromSock(s, idx, now);
-        } else if (++conns.retrans[idx]! > TCP_MAX_RETRANS) {
+        } else if (conns.retrans[idx]! >= TCP_MAX_RETRANS) {
           connRst(s, idx);
           continue;
         } else {
+          conns.retrans[idx] = conns.retrans[idx]! + 1;
           retransmit(s, idx);
           conns.tsAck[idx] = now;
           dataFromSock(s, idx, now);
@@ -1450,15 +1619,42 @@ export function tcpTimer(now: number): void {
     }
   }
   s.lastTimer = now;
+  if (s.paused.length > 0 && now >= s.pausedUntil) listenResume(s);
   if (now - s.lastScan >= 1000) {
     s.lastScan = now;
     s.auto?.scan();
     s.nsListeners?.scan();
+    spliceTimer(now);
+  }
+}
+
+/**
+<<<<<<< HEAD
+ * The tap backend drained after refusing frames (passt's stream socket):
+ * connections whose last send stopped at a refused frame, with nothing in
+ * flight to bring an ACK, send again now rather than at ACK_TIMEOUT.
+ * @param now monotonic time in ms
+ */
+export function tcpTapWritable(now: number): void {
+  const s = S;
+  if (s === null) return;
+  const fl = s.c.flows;
+  const conns = s.conns;
+  for (let idx = 0; idx < fl.maxUsed; idx++) {
+    if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_TCP) continue;
+    if (conns.sock[idx]! < 0 || !(conns.events[idx]! & ESTABLISHED)) continue;
+    if (conns.flags[idx]! & SOCK_DRAINED) continue;
+    if (conns.seqToTap[idx] !== conns.seqAckFromTap[idx]) continue;
+    dataFromSock(s, idx, now);
   }
 }
 
 /**
  * Closes every connection (at exit), resetting the host peers.
+=======
+ * Closes every connection (at exit), resetting both peers: the host's, and
+ * the guest's once it knows of the connection.
+>>>>>>> main
  */
 export function tcpCloseAll(): void {
   const s = S;
@@ -1466,7 +1662,7 @@ export function tcpCloseAll(): void {
   const fl = s.c.flows;
   for (let idx = 0; idx < fl.maxUsed; idx++) {
     if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_TCP) continue;
-    if (s.conns.sock[idx]! >= 0) connClose(s, idx, true);
+    if (s.conns.sock[idx]! >= 0) connRst(s, idx);
   }
   fl.flowDeferHandler();
 }
@@ -1480,7 +1676,8 @@ export function tcpStatsLine(): string {
   if (t === undefined) return "TCP: off";
   return `TCP: opened ${t.opened}, closed ${t.closed}, resets to guest ${t.rstToTap}, ` +
     `dropped ${t.dropped}, retransmits ${t.retransmits}, partial writes ${t.partialWrites}, ` +
-    `window probes ${t.windowProbes}, refused ${t.refused}`;
+    `window probes ${t.windowProbes}, refused ${t.refused}, ` +
+    `refused for want of descriptors ${t.refusedFds}`;
 }
 
 /**

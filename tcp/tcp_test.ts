@@ -16,6 +16,7 @@
  * @module
  */
 
+import { tapDeviceBackend } from "../tap/backend.ts";
 import assert from "node:assert/strict";
 import { ctxNew } from "../ctx.ts";
 import type { Ctx } from "../ctx.ts";
@@ -37,12 +38,23 @@ import { ip4Input, ip6Input } from "../tap/l3.ts";
 import { tcpListen } from "./listen.ts";
 import {
   ACK_TIMEOUT_MS,
+  FIN_TIMEOUT_MS,
+  MSS_MIN4,
+  MSS_MIN6,
+  RTO_MAX_MS,
+  SYN_RTO_MS,
+  TCP_MAX_RETRANS,
+  TCP_SYN_RETRIES,
+  tcpAckTimeout,
   tcpInit,
   tcpOpenCount,
   tcpReset,
+  tcpRto,
   tcpSetListeners,
   type TcpStats,
+  tcpTimer,
 } from "./tcp.ts";
+import { TAP_FIN_ACKED, TAP_FIN_SENT } from "./conn.ts";
 import { FakeTap } from "../tests/helpers/fake_tap.ts";
 import { closedPort, HostConn, HostListener } from "../tests/helpers/host_sock.ts";
 import {
@@ -124,6 +136,7 @@ function harnessNew(): Harness {
   c.ip6.mapHostLoopback.set(c.ip6.gateway);
   const tap = new FakeTap(12);
   c.tapFd = tap.tapFd;
+  c.tap = tapDeviceBackend(tap.tapFd);
   c.tapHdrLen = tap.hdrLen;
   const loop = new EventLoop();
   const stats = tcpInit(c, loop);
@@ -462,15 +475,16 @@ for (const v6 of [false, true]) {
   tcpTest(
     `tcpSockHandler() sends server data in segments of at most the guest's MSS (${famName(v6)})`,
     async (h) => {
-      const k = await connEstablished(h, { v6, opts: { mss: 500 } });
-      const data = random(2000);
+      const mss = v6 ? 1300 : 600;
+      const k = await connEstablished(h, { v6, opts: { mss } });
+      const data = random(4 * mss);
       assert.equal(k.peer.send(data), data.length);
       const segs = await recvData(
         h,
         k,
         0,
         data.length,
-        payloadAtMost(500),
+        payloadAtMost(mss),
         srcAddr(gw(v6), k.srv.port),
         dstAddr(guest(v6), k.g.sport),
         ackNum(k.g.seq),
@@ -481,27 +495,27 @@ for (const v6 of [false, true]) {
 }
 
 tcpTest("tcpSockHandler() stops at the guest's window and resumes when it opens", async (h) => {
-  const k = await connEstablished(h, { opts: { mss: 500 }, win: 1200 });
+  const k = await connEstablished(h, { opts: { mss: 600 }, win: 1200 });
   const data = random(3000);
   assert.equal(k.peer.send(data), data.length);
-  const first = await recvData(h, k, 0, 1200, payloadAtMost(500));
+  const first = await recvData(h, k, 0, 1200, payloadAtMost(600));
   await expectNoFrame(h, "window full");
   /* all acknowledged, but no room */
   inject(h, { ...k.g, ack: k.isn + 1 + 1200, win: 0 });
   await expectNoFrame(h, "zero window");
   /* a window update */
   inject(h, { ...k.g, ack: k.isn + 1 + 1200, win: 1800 });
-  const rest = await recvData(h, k, 1200, 1800, payloadAtMost(500));
+  const rest = await recvData(h, k, 1200, 1800, payloadAtMost(600));
   await expectNoFrame(h, "window full again");
   assert.deepEqual(concat([...first, ...rest]), data);
 });
 
 tcpTest("tcpSockHandler() scales the guest's window by its window scale option", async (h) => {
   /* window field 300, shift 2: 1200 bytes */
-  const k = await connEstablished(h, { opts: { mss: 500, wscale: 2 }, win: 300 });
+  const k = await connEstablished(h, { opts: { mss: 600, wscale: 2 }, win: 300 });
   const data = random(3000);
   assert.equal(k.peer.send(data), data.length);
-  await recvData(h, k, 0, 1200, payloadAtMost(500));
+  await recvData(h, k, 0, 1200, payloadAtMost(600));
   await expectNoFrame(h, "window full");
 });
 
@@ -541,7 +555,7 @@ tcpTest("tcpTapHandler() shuts down the socket on a FIN from the guest", async (
 });
 
 tcpTest("tcpSockHandler() sends a FIN to the guest after all of the server's data", async (h) => {
-  const k = await connEstablished(h, { opts: { mss: 500 }, win: 1000 });
+  const k = await connEstablished(h, { opts: { mss: 600 }, win: 1000 });
   const data = random(3000);
   assert.equal(k.peer.send(data), data.length);
   k.peer.close();
@@ -720,3 +734,265 @@ for (const v6 of [false, true]) {
     },
   );
 }
+
+/* ------------------------------------------- lost handshake frames (issue 9) */
+
+/** Size of the frames that fill the fake tap's queue. */
+const FILLER = 60000;
+
+/**
+ * Fills the fake tap's queue from orzo's end, so that orzo's next writes
+ * fail with EAGAIN, as a full tap queue would.
+ * @returns the number of filler frames queued
+ */
+function tapFill(h: Harness): number {
+  const junk = new Uint8Array(FILLER);
+  let n = 0;
+  for (; n < 1000; n++) {
+    if (libc.symbols.write(h.tap.tapFd, junk, junk.length) < 0) break;
+  }
+  assert.ok(n > 0 && n < 1000, `filler frames: ${n}`);
+  return n;
+}
+
+/**
+ * Empties the fake tap's queue.
+ * @returns the frames that are not filler, in order
+ */
+function tapUnfill(h: Harness): Uint8Array[] {
+  return h.tap.drain().filter((f) => f.length !== FILLER);
+}
+
+/**
+ * Where a simulated clock starts (tcpTimer() is then called with later
+ * times): the loop's own clock now, so that whatever orzo stamped so far
+ * is not later.
+ */
+function simStart(): number {
+  return performance.now();
+}
+
+/** A host listener with -t forwarding of its port to `target` on the guest. */
+function inboundSetup(h: Harness, v6: boolean, target: number): number {
+  const port = closedPort(v6);
+  const spec = fwdSpecNew();
+  spec.mode = "spec";
+  spec.rules.push({
+    addr: v6 ? "::1" : "127.0.0.1",
+    first: port,
+    last: port,
+    to: target,
+    weak: false,
+    scan: false,
+    source: `-t ${port}:${target}`,
+  });
+  const l = tcpListen(
+    spec,
+    { v4: !v6, v6 },
+    false,
+    (fd, i) => h.loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, i),
+  );
+  h.owned.push({ close: () => l.fd.forEach((fd) => libc.symbols.close(fd)) });
+  tcpSetListeners(l);
+  return port;
+}
+
+for (const v6 of [false, true]) {
+  tcpTest(
+    `tcpTimer() sends a SYN-ACK again whose tap write failed (${famName(v6)})`,
+    async (h) => {
+      const srv = new HostListener(v6);
+      h.owned.push(srv);
+      tapFill(h);
+      const syn: Seg = { ...SYN_TEMPL, ...fam(v6), dport: srv.port, seq: 3000 };
+      inject(h, syn);
+      const peer = await pumpUntil(h, "the host connect", () => srv.accept());
+      h.owned.push(peer);
+      await pumpFor(h, 20);
+      assert.deepEqual(tapUnfill(h), [], "frames written while the tap was full");
+      const t0 = simStart();
+      tcpTimer(t0);
+      assert.equal(h.tap.recv(), null, "SYN-ACK sent again before its timeout");
+      tcpTimer(t0 + SYN_RTO_MS + 10);
+      const sa = expectTcp(
+        h.tap.recv(),
+        flags(SYN | ACK),
+        ackNum(3001),
+        optMss(h.c.mtu - (v6 ? 60 : 40)),
+      );
+      inject(h, { ...SEND_TEMPL, ...fam(v6), dport: srv.port, seq: 3001, ack: sa.seq + 1 });
+      const data = random(100);
+      assert.equal(peer.send(data), data.length);
+      expectTcp(await nextFrame(h, "data"), flagsNoPsh(ACK), seqNum(sa.seq + 1), payload(data));
+    },
+  );
+}
+
+tcpTest("tcpTapHandler() answers the guest's SYN sent again with the same SYN-ACK", async (h) => {
+  const srv = new HostListener(false);
+  h.owned.push(srv);
+  const syn: Seg = { ...SYN_TEMPL, dport: srv.port, seq: 9000 };
+  inject(h, syn);
+  const first = expectTcp(await nextFrame(h, "SYN-ACK"), flags(SYN | ACK), ackNum(9001));
+  /* the SYN-ACK was lost: the guest sends its SYN again */
+  inject(h, syn);
+  expectTcp(h.tap.recv(), flags(SYN | ACK), seqNum(first.seq), ackNum(9001));
+  /* a SYN with another sequence number is not the same connection attempt */
+  inject(h, { ...syn, seq: 12345 });
+  await expectNoFrame(h, "a SYN for another connection on the same ports");
+  inject(h, { ...SEND_TEMPL, dport: srv.port, seq: 9001, ack: first.seq + 1 });
+  await pumpUntil(h, "the server accepts", () => srv.accept());
+  assert.equal(tcpOpenCount(), 1, "connections");
+});
+
+for (const v6 of [false, true]) {
+  tcpTest(
+    `tcpTimer() sends a SYN to the guest again whose tap write failed, then gives up (${
+      famName(v6)
+    })`,
+    async (h) => {
+      const port = inboundSetup(h, v6, 8080);
+      tapFill(h);
+      const client = HostConn.connect(v6, port);
+      h.owned.push(client);
+      await pumpUntil(h, "the connection accepted", () => tcpOpenCount() === 1);
+      await pumpFor(h, 20);
+      assert.deepEqual(tapUnfill(h), [], "frames written while the tap was full");
+      let t = simStart();
+      tcpTimer(t);
+      assert.equal(h.tap.recv(), null, "SYN sent again before its timeout");
+      let synSeq = -1;
+      for (let i = 0; i < TCP_SYN_RETRIES; i++) {
+        t += tcpRto(SYN_RTO_MS, i) + 10;
+        tcpTimer(t);
+        const syn = expectTcp(h.tap.recv(), flags(SYN), dstAddr(guest(v6), 8080));
+        if (synSeq < 0) synSeq = syn.seq;
+        assert.equal(syn.seq, synSeq, "the same initial sequence number");
+      }
+      t += tcpRto(SYN_RTO_MS, TCP_SYN_RETRIES) + 10;
+      tcpTimer(t);
+      expectTcp(h.tap.recv(), flags(RST | ACK));
+      await pumpUntil(h, "the client reset", () => client.poll().error !== 0 || client.eof);
+      assert.equal(client.error, ERRNO.ECONNRESET);
+      assert.equal(tcpOpenCount(), 0, "connections");
+    },
+  );
+}
+
+tcpTest("tcpTapHandler() acknowledges the guest's SYN-ACK sent again", async (h) => {
+  const port = inboundSetup(h, false, 8080);
+  const client = HostConn.connect(false, port);
+  h.owned.push(client);
+  const syn = expectTcp(await nextFrame(h, "SYN to the guest"), flags(SYN));
+  const sa: Seg = { ...SYN_TEMPL, sport: 8080, dport: syn.sport, seq: 7000, ack: syn.seq + 1 };
+  inject(h, { ...sa, flags: SYN | ACK });
+  expectTcp(await nextFrame(h, "ACK"), flags(ACK), ackNum(7001));
+  /* our ACK was lost */
+  inject(h, { ...sa, flags: SYN | ACK });
+  expectTcp(await nextFrame(h, "ACK again"), flags(ACK), seqNum(syn.seq + 1), ackNum(7001));
+});
+
+/* ------------------------------------------------------ backoff (issue 9) */
+
+tcpTest("tcpRto() doubles from its base up to RTO_MAX_MS", () => {
+  assert.deepEqual(
+    [0, 1, 2, 3, 4, 5, 6, 40].map((r) => tcpRto(ACK_TIMEOUT_MS, r)),
+    [2000, 4000, 8000, 16000, 32000, RTO_MAX_MS, RTO_MAX_MS, RTO_MAX_MS],
+  );
+});
+
+tcpTest("tcpAckTimeout() tells a lone FIN in flight across the sequence wrap", () => {
+  for (const ack of [0xffffffff, 0x7fffffff, 0, 12345]) {
+    const fin = (ack + 1) >>> 0;
+    assert.equal(tcpAckTimeout(TAP_FIN_SENT, fin, ack, 0), FIN_TIMEOUT_MS, `ack ${ack}`);
+    assert.equal(tcpAckTimeout(TAP_FIN_SENT, (ack + 2) >>> 0, ack, 1), 2 * ACK_TIMEOUT_MS);
+    assert.equal(tcpAckTimeout(TAP_FIN_SENT | TAP_FIN_ACKED, fin, ack, 0), ACK_TIMEOUT_MS);
+    assert.equal(tcpAckTimeout(0, fin, ack, 0), ACK_TIMEOUT_MS);
+  }
+});
+
+tcpTest(
+  "tcpTimer() backs off exponentially: a guest silent for a minute keeps its connection",
+  async (h) => {
+    const k = await connEstablished(h, { opts: { mss: 1000 }, win: 4000 });
+    const data = random(8000);
+    assert.equal(k.peer.send(data), data.length);
+    await recvData(h, k, 0, 4000);
+    let t = simStart();
+    tcpTimer(t);
+    /* the guest acknowledges nothing: resends at 2, 6, 14, 30, 62 s */
+    for (let r = 0; r < 5; r++) {
+      const rto = tcpRto(ACK_TIMEOUT_MS, r);
+      tcpTimer(t + rto - 50);
+      assert.equal(h.tap.recv(), null, `retransmission ${r + 1} before ${rto} ms`);
+      t += rto + 10;
+      tcpTimer(t);
+      const segs = await recvData(h, k, 0, 4000);
+      assert.deepEqual(concat(segs), data.slice(0, 4000), `retransmission ${r + 1}`);
+    }
+    assert.equal(h.stats.retransmits, 5);
+    /* the guest is back */
+    inject(h, { ...k.g, ack: k.isn + 1 + 4000 });
+    const rest = await recvData(h, k, 4000, 4000);
+    assert.deepEqual(concat(rest), data.slice(4000));
+    assert.equal(tcpOpenCount(), 1, "connections");
+    assert.equal(h.stats.rstToTap, 0, "resets");
+  },
+);
+
+tcpTest("tcpTimer() resets a connection after TCP_MAX_RETRANS timeouts", async (h) => {
+  const k = await connEstablished(h, { opts: { mss: 1000 }, win: 1000 });
+  assert.equal(k.peer.send(random(1000)), 1000);
+  await recvData(h, k, 0, 1000);
+  let t = simStart();
+  tcpTimer(t);
+  for (let r = 0; r < TCP_MAX_RETRANS; r++) {
+    t += tcpRto(ACK_TIMEOUT_MS, r) + 10;
+    tcpTimer(t);
+    await recvData(h, k, 0, 1000);
+  }
+  t += tcpRto(ACK_TIMEOUT_MS, TCP_MAX_RETRANS) + 10;
+  tcpTimer(t);
+  expectTcp(h.tap.recv(), flags(RST | ACK));
+  await pumpUntil(h, "the server's reset", () => k.peer.poll().error !== 0 || k.peer.eof);
+  assert.equal(k.peer.error, ERRNO.ECONNRESET);
+  assert.equal(tcpOpenCount(), 0, "connections");
+});
+
+/* ------------------------------------------------- hostile input (issue 9) */
+
+for (const v6 of [false, true]) {
+  tcpTest(
+    `tcpTapHandler() sends segments of at least ${
+      v6 ? MSS_MIN6 : MSS_MIN4
+    } bytes whatever MSS the guest announces (${famName(v6)})`,
+    async (h) => {
+      const min = v6 ? MSS_MIN6 : MSS_MIN4;
+      const k = await connEstablished(h, { v6, opts: { mss: 1 } });
+      const data = random(3 * min);
+      assert.equal(k.peer.send(data), data.length);
+      const segs = await recvData(h, k, 0, data.length, payloadAtMost(min));
+      assert.equal(segs.length, 3, "segments");
+      assert.deepEqual(concat(segs), data);
+    },
+  );
+}
+
+tcpTest("ip6Input() drops a first fragment and counts it", async (h) => {
+  const srv = new HostListener(true);
+  h.owned.push(srv);
+  const f = segment({ ...SYN_TEMPL, ...V6, dport: srv.port });
+  /* a fragment header (offset 0, more fragments) between IPv6 and TCP */
+  const g = new Uint8Array(f.length + 8);
+  g.set(f.subarray(0, 54), 0);
+  g.set([6, 0, 0, 1, 0, 0, 0, 42], 54);
+  g.set(f.subarray(54), 62);
+  const dv = new DataView(g.buffer);
+  dv.setUint16(14 + 4, dv.getUint16(14 + 4) + 8);
+  g[14 + 6] = 44;
+  ip6Input(h.c, g, dv, 14, g.length - 14, performance.now());
+  assert.equal(h.c.stats.unhandled, 1, "frames unhandled");
+  await expectNoFrame(h, "a fragment");
+  assert.equal(srv.accept(), null, "connection at the server");
+  assert.equal(tcpOpenCount(), 0, "connections");
+});

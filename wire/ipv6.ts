@@ -46,6 +46,9 @@ export const IPV6_DST = 24;
 /** Most extension headers ipv6L4() walks before giving up. */
 export const IPV6_EXT_MAX = 16;
 
+/** Bit of an ipv6L4() result: the packet is a (first) fragment. */
+const L4_FRAGMENT = 1 << 29;
+
 /**
  * Checks that an IPv6 header and the payload it announces fit.
  * @param dv view over the buffer
@@ -182,7 +185,8 @@ export function ipv6SetHopLimit(dv: DataView, off: number, hops: number): void {
  * @returns -1 when there is no upper-layer header in the packet (no next
  *   header, a non-first fragment, an extension header overrunning the
  *   payload, too many headers); otherwise a packed value: read it with
- *   ipv6L4Proto() and ipv6L4Off()
+ *   ipv6L4Proto(), ipv6L4Off() and ipv6L4IsFragment() (a first fragment
+ *   holds only the start of the upper-layer packet)
  * @example Usage
  * ```ts
  * import assert from "node:assert/strict";
@@ -200,6 +204,7 @@ export function ipv6L4(dv: DataView, off: number, len: number): number {
   if (end > len) return -1;
   let nh = dv.getUint8(off + IPV6_NXT);
   let pos = IPV6_HLEN;
+  let frag = 0;
   for (let n = 0; n <= IPV6_EXT_MAX; n++) {
     let hlen: number;
     switch (nh) {
@@ -222,12 +227,13 @@ export function ipv6L4(dv: DataView, off: number, len: number): number {
         if (pos + 8 > end) return -1;
         /* only the first fragment holds the upper-layer header */
         if ((dv.getUint16(off + pos + 2) & 0xfff8) !== 0) return -1;
+        frag = L4_FRAGMENT;
         hlen = 8;
         break;
       case IPPROTO_NONE:
         return -1;
       default:
-        return pos * 256 + nh;
+        return frag | (pos * 256 + nh);
     }
     if (pos + hlen > end) return -1;
     nh = dv.getUint8(off + pos);
@@ -252,5 +258,15 @@ export function ipv6L4Proto(r: number): number {
  *   length is 40 + payload length - this offset
  */
 export function ipv6L4Off(r: number): number {
-  return r >>> 8;
+  return (r >>> 8) & 0x1ffff;
+}
+
+/**
+ * Tells whether an ipv6L4() result is a first fragment: its upper-layer
+ * header is there, the rest of the upper-layer packet is not.
+ * @param r a non-negative ipv6L4() result
+ * @returns true for a packet with a fragment header
+ */
+export function ipv6L4IsFragment(r: number): boolean {
+  return (r & L4_FRAGMENT) !== 0;
 }

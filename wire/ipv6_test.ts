@@ -7,6 +7,7 @@ import {
   ipv6HopLimit,
   ipv6IsValid,
   ipv6L4,
+  ipv6L4IsFragment,
   ipv6L4Off,
   ipv6L4Proto,
   ipv6NextHeader,
@@ -102,6 +103,7 @@ Deno.test("ipv6L4() finds UDP right after the header", () => {
   const r = ipv6L4(dv, 2, PACKET.length);
   assert.equal(ipv6L4Proto(r), IPPROTO_UDP);
   assert.equal(ipv6L4Off(r), 40);
+  assert.ok(!ipv6L4IsFragment(r), "not a fragment");
 });
 
 Deno.test("ipv6L4() skips the hop-by-hop header of a captured MLD report", () => {
@@ -160,6 +162,7 @@ Deno.test("ipv6L4() walks routing, destination options, AH and a first fragment"
   const r = ipv6L4(new DataView(b.buffer), 0, b.length);
   assert.equal(ipv6L4Proto(r), IPPROTO_UDP);
   assert.equal(ipv6L4Off(r), 40 + ext.length);
+  assert.ok(ipv6L4IsFragment(r), "first fragment flagged");
 });
 
 Deno.test("ipv6L4() returns -1 for a later fragment, no next header, an overrun", () => {

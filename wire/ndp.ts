@@ -18,6 +18,7 @@
  */
 
 import { IP6_LEN } from "./addr.ts";
+import { dnsNameLen } from "./dns_name.ts";
 
 /** Length of a router solicitation without options. */
 export const NDP_RS_LEN = 8;
@@ -490,32 +491,6 @@ export function ndpDnsLifetime(dv: DataView, opt: number): number {
 }
 
 /**
- * Measures the DNS wire encoding of a domain name (RFC 1035 §3.1 labels,
- * ASCII only, a trailing dot ignored).
- * @param name the domain
- * @returns encoded length including the root label, or 0 when the name
- *   cannot be encoded (empty, empty or over-long label, non-ASCII, > 255)
- */
-function domainEncodedLen(name: string): number {
-  let n = name.length;
-  if (n > 0 && name.charCodeAt(n - 1) === 0x2e) n--;
-  if (n === 0) return 0;
-  let label = 0;
-  for (let i = 0; i < n; i++) {
-    const ch = name.charCodeAt(i);
-    if (ch === 0x2e) {
-      if (label === 0) return 0;
-      label = 0;
-    } else {
-      if (ch <= 0x20 || ch >= 0x7f || ++label > 63) return 0;
-    }
-  }
-  if (label === 0) return 0;
-  const total = n + 2;
-  return total > 255 ? 0 : total;
-}
-
-/**
  * Writes a DNSSL option with the given domains in DNS wire format, skipping
  * names that cannot be encoded and stopping at what fits in `room` bytes and
  * the option's length field; padded with zeroes to a multiple of 8 bytes.
@@ -538,7 +513,7 @@ export function ndpOptWriteDnssl(
   let p = NDP_DNSSL_DOMAINS;
   for (let d = 0; d < domains.length; d++) {
     const name = domains[d]!;
-    const elen = domainEncodedLen(name);
+    const elen = dnsNameLen(name);
     if (elen === 0) continue;
     if (((p + elen + 7) & ~7) > max) break;
     let lenAt = p++;

@@ -96,6 +96,10 @@ class CallerWorld {
       `CREATE:${this.dir}/${name}`,
     ], { timeoutMs: 90000 });
     this.sinks.set(name, s);
+    /* the caller script waits for this before it tears anything down: the
+     * client's exit only means its kernel holds the rest of the data */
+    s.child.status.then(() => Deno.writeTextFile(`${this.dir}/state/${name}.done`, ""))
+      .catch(() => {});
     for (let i = 0; i < 100; i++) {
       const r = await run(["ip", "netns", "exec", ns, "ss", "-Hltn", `sport = :${port}`]);
       if (r.stdout.trim() !== "") return s;
@@ -169,9 +173,14 @@ guest() { $IN "$@"; }
 guest ip -j addr show > $DIR/state/addr.json
 guest ip -j route show > $DIR/state/route.json
 echo "dns=$(guest dig +short +time=2 +tries=2 @$DNS a.orzo.test A | tr '\\n' ' ')"
+delivered() { i=0; while [ ! -e "$DIR/state/$1.done" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done; }
 guest timeout 20 socat -u OPEN:$DIR/data TCP:203.0.113.10:${REMOTE_PORT}; echo "tcp=$?"
-if [ -n "$GW" ]; then guest timeout 20 socat -u OPEN:$DIR/data TCP:$GW:${LOOPBACK_PORT}; echo "gw=$?"; fi
-PIDS=$(pgrep -u "$(id -u)" -f -- "$MARK" | tr '\\n' ' ')
+delivered remote.recv
+if [ -n "$GW" ]; then
+  guest timeout 20 socat -u OPEN:$DIR/data TCP:$GW:${LOOPBACK_PORT}; echo "gw=$?"
+  delivered lo.recv
+fi
+PIDS=$(pgrep -f -- "$MARK" | tr '\\n' ' ')
 echo "pids=$PIDS"
 gone_when() {
   "$@"

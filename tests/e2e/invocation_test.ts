@@ -82,7 +82,7 @@ Deno.test("orzo --help lists pasta's options and exits 0", async () => {
 });
 
 Deno.test("an option whose feature is not built yet fails with one line", async () => {
-  const r = await run([`${REPO}/orzo`, "--pasta", "--fqdn", "guest.example", "-f"]);
+  const r = await run([`${REPO}/orzo`, "--pasta", "--freebind", "-f"]);
   assert.equal(r.code, 1);
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   assert.match(r.stderr, /not supported yet/);

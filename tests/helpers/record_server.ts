@@ -36,7 +36,19 @@ const dec = new TextDecoder();
 for (const hostname of ["127.0.0.1", "::1"]) {
   const l = Deno.listen({ hostname, port });
   (async () => {
-    for await (const conn of l) {
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await l.accept();
+      } catch (e) {
+        /* a connection that was reset before its peer could be named
+         * (ENOTCONN) still reached us */
+        if (e instanceof Deno.errors.NotConnected) {
+          record(`tcp ${hostname} <- (reset)`);
+          continue;
+        }
+        throw e;
+      }
       record(`tcp ${hostname} <- ${text(conn.remoteAddr)}`);
       try {
         conn.close();

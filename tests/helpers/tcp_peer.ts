@@ -15,6 +15,12 @@
  *   random bytes to an echo server and checks the echo; prints "ok N".
  * - client-halfclose HOST PORT SIZE: sends SIZE random bytes, shuts down
  *   writing, reads the whole answer and checks the hash; prints "ok".
+ * - client-hold HOST PORT N SIZE HOLD_MS: N concurrent connections to an
+ *   echo server, each first sends one byte and waits for its echo, so that
+ *   all are open at once; a connection reset or closed by then counts as
+ *   refused. Prints "held X refused Y", keeps them open HOLD_MS, then each
+ *   held one sends SIZE random bytes and checks the echo; prints "ok X
+ *   refused Y". Any other failure (a timeout, bytes that differ) exits 1.
  *
  * @module
  */
@@ -62,7 +68,7 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   while (off < data.length) off += await conn.write(data.subarray(off));
 }
 
-const [mode, a1, a2, a3, a4] = Deno.args;
+const [mode, a1, a2, a3, a4, ...rest] = Deno.args;
 switch (mode) {
   case "serve-echo": {
     const l = Deno.listen({ hostname: a1!, port: Number(a2) });
@@ -136,6 +142,68 @@ switch (mode) {
       Deno.exit(1);
     }
     console.log(`ok ${n}`);
+    Deno.exit(0);
+    break;
+  }
+  case "client-hold": {
+    const n = Number(a3);
+    const size = Number(a4);
+    const hold = Number(rest[0]);
+    const one = async (i: number): Promise<Deno.Conn | null> => {
+      let conn: Deno.Conn;
+      try {
+        conn = await Deno.connect({ hostname: a1!, port: Number(a2) });
+      } catch (e) {
+        if (
+          e instanceof Deno.errors.ConnectionRefused || e instanceof Deno.errors.ConnectionReset ||
+          e instanceof Deno.errors.ConnectionAborted
+        ) return null;
+        throw e;
+      }
+      try {
+        await writeAll(conn, new Uint8Array([i & 0xff]));
+        const b = new Uint8Array(1);
+        const r = await conn.read(b);
+        if (r === null) {
+          conn.close();
+          return null;
+        }
+        if (b[0] !== (i & 0xff)) throw new Error(`connection ${i}: echo differs`);
+        return conn;
+      } catch (e) {
+        conn.close();
+        if (
+          e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe ||
+          e instanceof Deno.errors.ConnectionAborted
+        ) {
+          return null;
+        }
+        throw e;
+      }
+    };
+    const conns = await Promise.all(Array.from({ length: n }, (_, i) => one(i)));
+    const held = conns.filter((c) => c !== null) as Deno.Conn[];
+    const refused = n - held.length;
+    console.log(`held ${held.length} refused ${refused}`);
+    await new Promise((r) => setTimeout(r, hold));
+    await Promise.all(held.map(async (conn, i) => {
+      const data = random(size);
+      const reader = (async () => {
+        const got = new Uint8Array(size);
+        let off = 0;
+        while (off < size) {
+          const r = await conn.read(got.subarray(off));
+          if (r === null) throw new Error(`connection ${i}: early end after ${off} bytes`);
+          off += r;
+        }
+        return got;
+      })();
+      await writeAll(conn, data);
+      const got = await reader;
+      conn.close();
+      if (await sha256(got) !== await sha256(data)) throw new Error(`connection ${i}: differs`);
+    }));
+    console.log(`ok ${held.length} refused ${refused}`);
     Deno.exit(0);
     break;
   }

@@ -33,6 +33,10 @@ export const DENO = `${REPO}/tools/deno/node_modules/.bin/deno`;
 /** orzo's entry point. */
 export const MAIN = `${REPO}/main.ts`;
 
+/* Deno's background version check (a DNS query, then HTTPS) runs whenever
+ * orzo's loop yields to the runtime: never from a test */
+Deno.env.set("DENO_NO_UPDATE_CHECK", "1");
+
 /**
  * Runs a command with a deadline.
  * @param argv program and arguments
@@ -119,10 +123,30 @@ export class Topology {
         await r(["addr", "add", "2001:db8:2::10/128", "dev", "lo"]);
       }
       await r(["link", "set", "veth-r", "up"]);
+      /* link-local addresses usable at once (no duplicate address
+       * detection), as translators want one on their template interface */
+      await sh([
+        "ip",
+        "netns",
+        "exec",
+        t.host,
+        "sysctl",
+        "-qw",
+        "net.ipv6.conf.eth0.accept_dad=0",
+      ]);
       await h(["link", "set", "lo", "up"]);
       await h(["addr", "add", "198.51.100.2/24", "dev", "eth0"]);
       if (!opts.v4Only) await h(["addr", "add", "2001:db8:1::2/64", "dev", "eth0", "nodad"]);
       await h(["link", "set", "eth0", "up"]);
+      if (!opts.v4Only) {
+        /* wait for eth0's link-local address: translators take their
+         * IPv6 template only from an interface that has one */
+        for (let i = 0; i < 100; i++) {
+          const a = await run(["ip", "-n", t.host, "-6", "-o", "addr", "show", "dev", "eth0"]);
+          if (/ fe80::\S+ scope link(?! .*tentative)/.test(a.stdout)) break;
+          await new Promise((res) => setTimeout(res, 30));
+        }
+      }
       if (!opts.noDefaultRoute) {
         await h(["route", "add", "default", "via", "198.51.100.1"]);
         if (!opts.v4Only) await h(["-6", "route", "add", "default", "via", "2001:db8:1::1"]);
