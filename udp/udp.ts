@@ -1012,11 +1012,8 @@ function gsoSend(st: UdpState, s: number, n: number): number {
     const r = libc.symbols.sendmsg(s, gsoMsg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (r < 0) {
       const e = errno();
-      if (e === ERRNO.EAGAIN || e === ERRNO.ECONNREFUSED) {
-        st.stats.dropped += k;
-        done += k;
-        continue;
-      }
+      /* a full send buffer, a pending error: sendmmsg() sends what fits, one by one */
+      if (e === ERRNO.EAGAIN || e === ERRNO.ECONNREFUSED) return done;
       /* EINVAL, EMSGSIZE, EIO: not for this size (path MTU, no GSO): plain sends from now on */
       gsoSizeMax = size - 1;
       if (logLevel >= LOG_DEBUG) debug(`UDP: GSO of ${size}-byte datagrams refused: errno ${e}`);
