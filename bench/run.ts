@@ -1,6 +1,7 @@
 /**
- * run.ts - side-by-side benchmark of orzo, pasta, slirp4netns and a plain veth
- * pair, in the hermetic topology of DESIGN.md (`deno task bench`, as root).
+ * run.ts - side-by-side benchmark of orzo, upstream pasta (PASTA_BIN), Debian's
+ * pasta, slirp4netns and a plain veth pair, in the hermetic topology of
+ * DESIGN.md (`deno task bench`, as root).
  *
  * Every cell (one measurement x one tool) builds its own namespaces, starts the
  * tool fresh, measures, and tears everything down; a failing cell prints its
@@ -9,7 +10,8 @@
  *
  * Environment: BENCH_SECONDS (iperf3 TCP duration, default 10), BENCH_UDP_SECONDS (default
  * half of it), BENCH_UDP_BW (iperf3 -b for UDP, default 0 = unlimited), BENCH_ROWS (cell ids,
- * comma-separated), BENCH_TOOLS (orzo,pasta,slirp4netns,veth), PASTA_BIN.
+ * comma-separated), BENCH_TOOLS (orzo,orzo-root,pasta,pasta-deb,slirp4netns,veth; all but
+ * orzo-root by default), PASTA_BIN, BENCH_ORZO_FLAGS (extra `deno run` options for orzo).
  *
  * @module
  */
