@@ -26,6 +26,8 @@ export interface RowDef {
   label: string;
   /** the number compared across tools (orzo/pasta ratio) */
   key: string;
+  /** false: the row has no orzo/pasta ratio (several numbers in one cell) */
+  ratio?: boolean;
   /** formats the cell's numbers for this row */
   fmt(m: Record<string, number>): string;
 }
@@ -422,6 +424,7 @@ function udpCell(len: number, reverse: boolean): CellDef {
       {
         label: `${what}, lost at: sender's interface / host sockets / receiver's socket (%)`,
         key: "txDropPct",
+        ratio: false,
         fmt: (m) =>
           m.txDropPct === undefined
             ? "–"

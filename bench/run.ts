@@ -271,7 +271,8 @@ async function main(): Promise<number> {
         const r = get(cell.id, tool);
         line.push(md(r?.metrics ? row.fmt(r.metrics) : r ? naText(r) : "not run"));
       }
-      if (ratioTools) {
+      if (ratioTools && row.ratio === false) line.push("–");
+      else if (ratioTools) {
         const o = get(cell.id, "orzo")?.metrics?.[row.key];
         const p = get(cell.id, "pasta")?.metrics?.[row.key];
         line.push(o !== undefined && p ? `${(o / p).toFixed(2)}x` : "–");
