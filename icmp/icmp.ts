@@ -403,6 +403,19 @@ export function icmpTimer(now: number): void {
   }
 }
 
+/** Ends every ping flow, closing its socket (at exit, and in tests). */
+export function icmpCloseAll(): void {
+  const st = S;
+  if (st === null) return;
+  const fl = st.c.flows;
+  for (let idx = 0; idx < fl.maxUsed; idx++) {
+    const t = fl.type[idx];
+    if (fl.state[idx] === FLOW_STATE_ACTIVE && (t === FLOW_TYPE_PING4 || t === FLOW_TYPE_PING6)) {
+      pingClose(st, idx);
+    }
+  }
+}
+
 /**
  * One line of counters for the debug log at exit.
  * @returns the text
