@@ -25,6 +25,25 @@ export const GW6 = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02];
 /** A link-local source of the guest. */
 const LL6 = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x7c, 0x57, 0xe3, 0xff, 0xfe, 0x79, 0x5a, 0xf6];
 
+/**
+ * Sets the addresses the frames use (the e2e frame storm takes the guest's
+ * real ones), in place.
+ * @param a the guest's MAC and addresses, and the gateways
+ */
+export function frameAddrsSet(a: {
+  guestMac: readonly number[];
+  guest4: readonly number[];
+  gw4: readonly number[];
+  guest6: readonly number[];
+  gw6: readonly number[];
+}): void {
+  for (let i = 0; i < 6; i++) GUEST_MAC[i] = a.guestMac[i]!;
+  for (let i = 0; i < 4; i++) GUEST4[i] = a.guest4[i]!;
+  for (let i = 0; i < 4; i++) GW4[i] = a.gw4[i]!;
+  for (let i = 0; i < 16; i++) GUEST6[i] = a.guest6[i]!;
+  for (let i = 0; i < 16; i++) GW6[i] = a.gw6[i]!;
+}
+
 /** A seeded PRNG (xorshift128+ reduced to 32 bits, fast and allocation-free). */
 export class Prng {
   #a: number;
