@@ -10,6 +10,7 @@
 
 import { FlowTable } from "./flow/table.ts";
 import type { NsSync } from "./ns/ns_sync.ts";
+import { TAP_NONE, type TapBackend } from "./tap/backend.ts";
 
 /** Per-family addressing that the guest sees. */
 export interface Ip4Ctx {
@@ -119,6 +120,8 @@ export interface Ctx {
   stats: TapStats;
   /** the tap fd (pasta) or the qemu stream socket (passt), -1 when none */
   tapFd: number;
+  /** where frames for the guest go (tap/backend.ts): the tap device or the stream socket */
+  tap: TapBackend;
   /**
    * bytes before each frame on the tap: 12 (virtio-net header, pasta) or 4
    * (length prefix, passt); frame buffers reserve this room before Ethernet
@@ -212,6 +215,7 @@ export function ctxNew(flowCapacity = 1023): Ctx {
       dhcpMalformed: 0,
     },
     tapFd: -1,
+    tap: TAP_NONE,
     tapHdrLen: 12,
     flows: new FlowTable({ capacity: flowCapacity }),
     nsFd: -1,

@@ -44,10 +44,11 @@ function openDevNull(): number {
 
 /**
  * Starts the background copy, relays its set-up messages, waits for its report.
+ * @param keep descriptors the background copy inherits as they are (passt's --fd)
  * @returns 0 when the background copy is ready, 1 when it failed (it has
  *   already printed why)
  */
-export function daemonize(): number {
+export function daemonize(keep: readonly number[] = []): number {
   const fds = new Int32Array(2);
   check(libc.symbols.pipe2(new Uint8Array(fds.buffer), O_CLOEXEC), "pipe2");
   const devnull = openDevNull();
@@ -55,7 +56,13 @@ export function daemonize(): number {
   try {
     spawn(selfArgv(), {
       setsid: true,
-      fds: [[0, devnull], [1, devnull], [2, fds[1]!], [DAEMON_FD, fds[1]!]],
+      fds: [
+        [0, devnull],
+        [1, devnull],
+        [2, fds[1]!],
+        [DAEMON_FD, fds[1]!],
+        ...keep.map((fd): [number, number] => [fd, fd]),
+      ],
       env,
     });
   } finally {

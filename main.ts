@@ -73,7 +73,8 @@ export async function main(args: string[]): Promise<number> {
       const { pastaMain } = await import("./pasta.ts");
       return await pastaMain(conf);
     }
-    throw new ConfError("passt mode is not supported yet: use --pasta");
+    const { passtMain } = await import("./passt.ts");
+    return await passtMain(conf);
   } catch (e) {
     const msg = e instanceof ConfError || e instanceof SysError || e instanceof NsError
       ? e.message

@@ -34,4 +34,6 @@ export { ndpHandle, ndpRouterAdvert } from "./local/ndp.ts";
 export { pcapClose, pcapFrame, pcapOpen } from "./pcap.ts";
 export { FlowTable } from "./flow/table.ts";
 export { NsSync } from "./ns/ns_sync.ts";
+export { TAP_NONE, tapDeviceBackend } from "./tap/backend.ts";
+export type { TapBackend } from "./tap/backend.ts";
 export { main } from "./main.ts";

@@ -47,7 +47,8 @@ import { DAEMON_FD, daemonize, daemonReady, isDaemonChild } from "./daemon.ts";
 import { closeInheritedFds } from "./isolate/fds.ts";
 import { isolate, keptCaps } from "./isolate/isolate.ts";
 import { targetIds, type UserIds } from "./isolate/users.ts";
-import { tapHandler, tapNew } from "./tap/tap.ts";
+import { tapHandler, tapNew, VNET_HDR_LEN } from "./tap/tap.ts";
+import { tapDeviceBackend } from "./tap/backend.ts";
 import { pcapClose, pcapOpen } from "./pcap.ts";
 import { debug, info } from "./log.ts";
 import { ConfError } from "./conf/errors.ts";
@@ -100,9 +101,15 @@ function isLinkLocal6(a: Uint8Array): boolean {
 /**
  * Fills the context's addressing from the host's upstream interfaces and the
  * options (-a, -n, -g win over what the host has), falling back to pasta's
- * local mode when the host has neither family.
+ * local mode when the host has neither family. passt mode (passt.ts) uses it
+ * as it is.
+ * @param c execution context
+ * @param conf the configuration
+ * @param up4 the usable IPv4 upstream (usable4()), or null
+ * @param up6 the usable IPv6 upstream (usable6()), or null
+ * @returns whether local mode applies
  */
-function ctxAddressing(
+export function ctxAddressing(
   c: Ctx,
   conf: Config,
   up4: Upstream | null,
@@ -181,8 +188,11 @@ function ctxAddressing(
 /**
  * An IPv4 upstream serves as template only with a gateway and an address
  * (from the host or the options), as pasta's conf_ip4().
+ * @param up the host's IPv4 upstream, or null
+ * @param conf the configuration
+ * @returns `up`, or null when it cannot serve
  */
-function usable4(up: Upstream | null, conf: Config): Upstream | null {
+export function usable4(up: Upstream | null, conf: Config): Upstream | null {
   if (up === null) return null;
   if (up.gateway === null && conf.gateway4 === undefined) return null;
   if (up.addrs.length === 0 && conf.addr4 === undefined) return null;
@@ -192,8 +202,11 @@ function usable4(up: Upstream | null, conf: Config): Upstream | null {
 /**
  * An IPv6 upstream serves as template only with a gateway, a global address
  * and a link-local address to speak from, as pasta's conf_ip6().
+ * @param up the host's IPv6 upstream, or null
+ * @param conf the configuration
+ * @returns `up`, or null when it cannot serve
  */
-function usable6(up: Upstream | null, conf: Config): Upstream | null {
+export function usable6(up: Upstream | null, conf: Config): Upstream | null {
   if (up === null) return null;
   if (up.gateway === null && conf.gateway6 === undefined) return null;
   if (!up.addrs.some((a) => !isLinkLocal6(a.addr)) && conf.addr6 === undefined) return null;
@@ -421,8 +434,13 @@ async function pastaRun(
   return code;
 }
 
-/** The tap's counters and the loop's handler failures, in one line. */
-function tapStatsLine(c: Ctx, loop: EventLoop): string {
+/**
+ * The tap's counters and the loop's handler failures, in one line.
+ * @param c execution context
+ * @param loop the event loop
+ * @returns the line
+ */
+export function tapStatsLine(c: Ctx, loop: EventLoop): string {
   const st = c.stats;
   return `tap: frames in ${st.framesIn}, out ${st.framesOut}, malformed ${st.malformed}, ` +
     `unhandled ${st.unhandled}; ARP replies ${st.arpReplies}, NDP adverts ${st.ndpAdverts}, ` +
@@ -447,8 +465,9 @@ async function pastaTap(
   const { tapFd, name } = await ns.tap(ifname, offload);
   nsConfigure(c, conf, { ...io, tapName: name });
   debug(`tap ${name} ready in namespace fd ${c.nsFd}`);
-  const tap = tapNew(tapFd, offload);
+  const tap = tapNew(tapFd, offload ? VNET_HDR_LEN : 0);
   c.tapFd = tapFd;
+  c.tap = tapDeviceBackend(tapFd);
   c.tapHdrLen = tap.vnetHdr;
   loop.epoll.add(tapFd, EPOLLIN, EPOLL_TYPE_TAP_PASTA);
   loop.on(EPOLL_TYPE_TAP_PASTA, (_fd, _data, _events, now) => {

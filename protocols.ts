@@ -47,13 +47,14 @@ function hostPorts(): (out: Uint8Array) => number {
  * @param c execution context
  * @param loop the event loop
  * @param conf the configuration
- * @param ns the namespace thread, for sockets that live in the guest's namespace
+ * @param ns the namespace thread, for sockets that live in the guest's
+ *   namespace; null in passt mode (no namespace: no `auto`, no splice)
  */
 export async function protoInit(
   c: Ctx,
   loop: EventLoop,
   conf: Config,
-  ns: NsThread,
+  ns: NsThread | null,
 ): Promise<void> {
   if (!conf.noTcp) {
     tcpInit(c, loop);
@@ -67,7 +68,7 @@ export async function protoInit(
     const families = { v4: c.ip4.enabled, v6: c.ip6.enabled };
     const addListener = (fd: number, data: number) =>
       loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, data);
-    if (conf.tcp.rules.some((r) => r.scan)) {
+    if (ns !== null && conf.tcp.rules.some((r) => r.scan)) {
       const tid = await ns.tid();
       tcpSetAuto(
         new TcpAuto(conf.tcp, guestPorts(c, `/proc/self/task/${tid}/net`), families, addListener),

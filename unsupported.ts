@@ -18,11 +18,8 @@ export const NOT_BUILT: ReadonlySet<string> = new Set([
   "outbound-if4",
   "outbound-if6",
   "freebind",
-  "socket",
   "vhost-user",
   "repair-path",
-  "fd",
-  "one-off",
   "migrate-exit",
   "migrate-no-linger",
 ]);

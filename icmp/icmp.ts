@@ -363,7 +363,7 @@ export function icmpSockHandler(fd: number, idx: number, events: number, now: nu
     if (hdrLen === 12) out.fill(0, hdr, eth);
     else if (hdrLen === 4) outDv.setUint32(hdr, frameLen);
     if (pcapOn) pcapFrame(out, eth, frameLen);
-    if (libc.symbols.write(c.tapFd, v6 ? view6 : view4, frameLen + hdrLen) < 0) {
+    if (c.tap.send(v6 ? view6 : view4, frameLen + hdrLen) < 0) {
       st.stats.dropped++;
       continue;
     }

@@ -4,6 +4,7 @@
  * tests/e2e/icmp_test.ts).
  */
 
+import { tapDeviceBackend } from "../tap/backend.ts";
 import assert from "node:assert/strict";
 import { ctxNew } from "../ctx.ts";
 import { EventLoop } from "../loop.ts";
@@ -42,6 +43,7 @@ Deno.test("icmp: only echo requests are taken; truncated messages count as malfo
   c.ip4.enabled = true;
   c.ip6.enabled = true;
   c.tapFd = tap.tapFd;
+  c.tap = tapDeviceBackend(tap.tapFd);
   const loop = new EventLoop();
   try {
     const stats = icmpInit(c, loop);

@@ -18,7 +18,6 @@
 
 import type { Ctx } from "../ctx.ts";
 import { csumFold, csumPartial } from "../wire/checksum.ts";
-import { libc } from "../ffi/libc.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 
 /** virtio_net_hdr flag: the L4 checksum is to be completed. */
@@ -178,7 +177,7 @@ export function tapSendFrame(c: Ctx, buf: Uint8Array, eth: number, frameLen: num
     viewBuf = buf;
     viewOff = hdr;
   }
-  if (libc.symbols.write(c.tapFd, view!, frameLen + c.tapHdrLen) < 0) return false;
+  if (c.tap.send(view!, frameLen + c.tapHdrLen) < 0) return false;
   c.stats.framesOut++;
   return true;
 }

@@ -56,7 +56,7 @@ export type L3Handler = (
 export interface Tap {
   /** the tap fd, -1 when closed */
   fd: number;
-  /** whether frames carry a virtio-net header */
+  /** bytes before each frame: the virtio-net header (12, 0 without) or the stream's length (4) */
   vnetHdr: number;
   /** input buffer, one frame at a time */
   inBuf: Uint8Array<ArrayBuffer>;
@@ -69,13 +69,13 @@ export interface Tap {
 }
 
 /**
- * Creates the tap state around an open tap fd.
- * @param fd the tap fd (non-blocking)
- * @param vnetHdr whether IFF_VNET_HDR is on
+ * Creates the intake state around an open tap fd or stream socket.
+ * @param fd the tap fd (non-blocking), or -1 for a stream (tap/stream.ts)
+ * @param hdr bytes before each frame: VNET_HDR_LEN with IFF_VNET_HDR, 0
+ *   without, 4 on qemu's stream socket
  * @returns the tap state
  */
-export function tapNew(fd: number, vnetHdr: boolean): Tap {
-  const hdr = vnetHdr ? VNET_HDR_LEN : 0;
+export function tapNew(fd: number, hdr: number): Tap {
   const inBuf = new Uint8Array(TAP_FRAME_MAX);
   const outBuf = new Uint8Array(TAP_FRAME_MAX);
   return {
@@ -97,8 +97,8 @@ export function tapNew(fd: number, vnetHdr: boolean): Tap {
  */
 export function tapSendOut(c: Ctx, tap: Tap, len: number): number {
   if (pcapOn) pcapFrame(tap.outFrame, 0, len);
-  const n = libc.symbols.write(tap.fd, tap.outBuf, len + tap.vnetHdr);
-  if (n < 0) return -errno();
+  const n = c.tap.send(tap.outBuf, len + tap.vnetHdr);
+  if (n < 0) return n;
   c.stats.framesOut++;
   return n;
 }

@@ -1485,7 +1485,7 @@ function dataFromSock(S: TcpState, idx: number, now: number): void {
       const frameLen = 14 + (v6 ? 40 : 20) + 20 + len;
       if (pcapOn) pcapFrame(frames, eth, frameLen);
       const view = v6 ? views6[i]! : views4[i]!;
-      const w = libc.symbols.write(c.tapFd, view, frameLen + c.tapHdrLen);
+      const w = c.tap.send(view, frameLen + c.tapHdrLen);
       if (w < 0) {
         /* tap queue full: send the rest later, from here */
         if (S.peekOff) {
@@ -1765,8 +1765,32 @@ export function tcpTimer(now: number): void {
 }
 
 /**
+<<<<<<< HEAD
+ * The tap backend drained after refusing frames (passt's stream socket):
+ * connections whose last send stopped at a refused frame, with nothing in
+ * flight to bring an ACK, send again now rather than at ACK_TIMEOUT.
+ * @param now monotonic time in ms
+ */
+export function tcpTapWritable(now: number): void {
+  const s = S;
+  if (s === null) return;
+  const fl = s.c.flows;
+  const conns = s.conns;
+  for (let idx = 0; idx < fl.maxUsed; idx++) {
+    if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_TCP) continue;
+    if (conns.sock[idx]! < 0 || !(conns.events[idx]! & ESTABLISHED)) continue;
+    if (conns.flags[idx]! & SOCK_DRAINED) continue;
+    if (conns.seqToTap[idx] !== conns.seqAckFromTap[idx]) continue;
+    dataFromSock(s, idx, now);
+  }
+}
+
+/**
+ * Closes every connection (at exit), resetting the host peers.
+=======
  * Closes every connection (at exit), resetting both peers: the host's, and
  * the guest's once it knows of the connection.
+>>>>>>> main
  */
 export function tcpCloseAll(): void {
   const s = S;

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { tapDeviceBackend } from "../tap/backend.ts";
 import assert from "node:assert/strict";
 import { ctxNew } from "../ctx.ts";
 import type { Ctx } from "../ctx.ts";
@@ -137,6 +138,7 @@ function harnessNew(): Harness {
   c.ip6.mapHostLoopback.set(c.ip6.gateway);
   const tap = new FakeTap(12);
   c.tapFd = tap.tapFd;
+  c.tap = tapDeviceBackend(tap.tapFd);
   c.tapHdrLen = tap.hdrLen;
   const loop = new EventLoop();
   const stats = tcpInit(c, loop);

@@ -988,7 +988,7 @@ function tapSendSlot(st: UdpState, i: number, to: number): void {
   const frameLen = udp - eth + l4len;
   if (pcapOn) pcapFrame(frames, eth, frameLen);
   const view = v6 ? views6[i]! : views4[i]!;
-  const n = libc.symbols.write(c.tapFd, view, frameLen + hdrLen);
+  const n = c.tap.send(view, frameLen + hdrLen);
   if (n < 0) {
     st.stats.dropped++;
     return;

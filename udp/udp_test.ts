@@ -6,6 +6,7 @@
  * clock for the timeouts.
  */
 
+import { tapDeviceBackend } from "../tap/backend.ts";
 import assert from "node:assert/strict";
 import { ctxNew } from "../ctx.ts";
 import type { Ctx } from "../ctx.ts";
@@ -61,6 +62,7 @@ function testCtx(tap: FakeTap): Ctx {
   c.ip6.mapHostLoopback.set(GW6);
   c.guestMac.set(GUEST_MAC);
   c.tapFd = tap.tapFd;
+  c.tap = tapDeviceBackend(tap.tapFd);
   c.tapHdrLen = tap.hdrLen;
   return c;
 }

@@ -1,0 +1,222 @@
+/**
+ * passt.ts - passt mode: serve a virtual machine over qemu's UNIX stream socket.
+ *
+ * Order of start-up (as passt): close inherited descriptors, go to the
+ * background unless -f (daemon.ts; the listening socket is made by the
+ * background copy, which reports its path before the foreground copy exits),
+ * read the host's upstream addressing over rtnetlink (the guest gets the
+ * host's own addresses, through DHCP, DHCPv6 and router advertisements),
+ * bind the socket (-s, else the first free /tmp/passt_N.socket) or take --fd,
+ * start the protocols, give up privileges, write the PID file, and run the
+ * loop. orzo stays in the host's network namespace: there is no namespace
+ * and no splice path in this mode.
+ *
+ * The frames go through the same intake (tap/tap.ts tapInput) and the same
+ * protocol code as in pasta mode; only the backend differs (tap/stream.ts):
+ * 4 bytes of length before each frame, and no offloads, so every checksum is
+ * computed (l4Finish) and TCP segments stay within the guest's MSS.
+ *
+ * @module
+ */
+
+import type { Config } from "./conf/config.ts";
+import { ctxNew } from "./ctx.ts";
+import type { Ctx } from "./ctx.ts";
+import { FLOW_MAX } from "./flow/table.ts";
+import { libc } from "./ffi/libc.ts";
+import { check, errno, errnoName } from "./ffi/errno.ts";
+import { cString, writeAll } from "./ffi/mem.ts";
+import {
+  AF_INET,
+  AF_INET6,
+  EPOLLIN,
+  EPOLLRDHUP,
+  O_CLOEXEC,
+  O_CREAT,
+  O_TRUNC,
+  O_WRONLY,
+} from "./ffi/layout.ts";
+import {
+  EPOLL_TYPE_TAP_LISTEN,
+  EPOLL_TYPE_TAP_PASST,
+  EPOLL_TYPE_TIMER,
+  EventLoop,
+} from "./loop.ts";
+import { DAEMON_FD, daemonize, daemonReady, isDaemonChild } from "./daemon.ts";
+import { closeInheritedFds } from "./isolate/fds.ts";
+import { isolate, keptCaps } from "./isolate/isolate.ts";
+import { targetIds } from "./isolate/users.ts";
+import { tapInput, tapNew } from "./tap/tap.ts";
+import { STREAM_HDR_LEN, streamListen, StreamTap } from "./tap/stream.ts";
+import { pcapClose, pcapOpen } from "./pcap.ts";
+import { debug, info } from "./log.ts";
+import { ConfError } from "./conf/errors.ts";
+import { hostUpstream, nlClose, nlOpen } from "./ffi/netlink_io.ts";
+import { statsStart } from "./stats.ts";
+import { protoInit } from "./protocols.ts";
+import { udpStatsLine } from "./udp/udp.ts";
+import { icmpStatsLine } from "./icmp/icmp.ts";
+import { tcpCloseAll, tcpStatsLine, tcpTapWritable } from "./tcp/tcp.ts";
+import { timerAck } from "./ffi/timer.ts";
+import { ctxAddressing, tapStatsLine, usable4, usable6 } from "./pasta.ts";
+
+/**
+ * Runs passt mode to the end.
+ * @param conf the parsed configuration
+ * @returns the process exit code
+ */
+export async function passtMain(conf: Config): Promise<number> {
+  const keep = conf.fd !== undefined ? [conf.fd] : [];
+  closeInheritedFds(isDaemonChild() ? [DAEMON_FD, ...keep] : keep);
+  if (conf.vhostUser) throw new ConfError("--vhost-user is not supported yet");
+  const ids = targetIds(conf.runas);
+  const background = !conf.foreground;
+  if (background && !isDaemonChild()) return daemonize(keep);
+  return await passtRun(conf, background, ids);
+}
+
+/** The stream backend's counters, in one line. */
+function streamStatsLine(s: StreamTap): string {
+  const t = s.stats;
+  return `stream: clients ${t.clients}, refused ${t.refused}, frames in ${t.framesIn}, ` +
+    `short frames ${t.shortFrames}, bad-length closes ${t.badLengthCloses}, ` +
+    `partial writes ${t.partialWrites}, refused when full ${t.refusedFull}`;
+}
+
+/** Fills the context from the options and the host's addressing. */
+function passtCtx(conf: Config): Ctx {
+  const c = ctxNew(FLOW_MAX);
+  c.mode = "passt";
+  if (conf.ourMac !== undefined) c.ourMac.set(conf.ourMac);
+  if (conf.mtu !== undefined) c.mtu = conf.mtu;
+  c.noNdp = conf.noNdp || conf.noIcmp;
+  c.noRa = conf.noRa;
+  c.noDhcp = conf.noDhcp;
+  c.noDhcpv6 = conf.noDhcpv6;
+  c.hostname = conf.hostname ?? "";
+  c.fqdn = conf.fqdn ?? "";
+  const nl = nlOpen();
+  try {
+    const up4 = conf.ipv6Only ? null : usable4(hostUpstream(nl, AF_INET, conf.ifname), conf);
+    const up6 = conf.ipv4Only ? null : usable6(hostUpstream(nl, AF_INET6, conf.ifname), conf);
+    if (conf.ifname !== undefined && up4 === null && up6 === null) {
+      throw new ConfError(`External interface "${conf.ifname}" not usable`);
+    }
+    ctxAddressing(c, conf, up4, up6);
+  } finally {
+    nlClose(nl);
+  }
+  /* the guest's MAC is unknown until it speaks: broadcast until then (passt) */
+  c.guestMac.fill(0xff);
+  c.tapHdrLen = STREAM_HDR_LEN;
+  return c;
+}
+
+async function passtRun(
+  conf: Config,
+  background: boolean,
+  ids: ReturnType<typeof targetIds>,
+): Promise<number> {
+  const c = passtCtx(conf);
+  const loop = new EventLoop();
+  const tap = tapNew(-1, STREAM_HDR_LEN);
+  const oneOff = conf.oneOff || conf.fd !== undefined;
+  const epollMod = (fd: number, events: number) => {
+    loop.epoll.mod(fd, events, EPOLL_TYPE_TAP_PASST);
+  };
+  const hooks = {
+    deliver: (buf: Uint8Array, view: DataView, off: number, len: number, now: number) =>
+      tapInput(c, tap, buf, view, off, len, now),
+    connected: (fd: number) => {
+      c.tapFd = fd;
+      c.guestMac.fill(0xff);
+      loop.epoll.add(fd, EPOLLIN | EPOLLRDHUP, EPOLL_TYPE_TAP_PASST);
+    },
+    closed: (why: string) => {
+      c.tapFd = -1;
+      info(oneOff ? `${why}, exiting` : `${why}, waiting for the next client`);
+      if (oneOff) loop.stop(0);
+    },
+    writable: (now: number) => tcpTapWritable(now),
+  };
+
+  let stream: StreamTap;
+  if (conf.fd !== undefined) {
+    stream = new StreamTap(-1, "", hooks, epollMod);
+    c.tap = stream;
+    stream.attach(conf.fd);
+  } else {
+    const l = streamListen(conf.socketPath);
+    stream = new StreamTap(l.fd, l.path, hooks, epollMod);
+    c.tap = stream;
+    loop.epoll.add(l.fd, EPOLLIN, EPOLL_TYPE_TAP_LISTEN);
+    info(`UNIX domain socket bound at ${l.path}`);
+    info("You can now start qemu (>= 7.2):");
+    info(
+      "    qemu-system-x86_64 ... -device virtio-net-pci,netdev=s " +
+        `-netdev stream,id=s,server=off,addr.type=unix,addr.path=${l.path}`,
+    );
+  }
+  loop.on(EPOLL_TYPE_TAP_LISTEN, () => {
+    const pid = stream.accept();
+    if (pid >= 0) info(pid > 0 ? `Accepted connection from PID ${pid}` : "Accepted connection");
+  });
+  loop.on(EPOLL_TYPE_TAP_PASST, (_fd, _data, events, now) => stream.handler(events, now));
+  loop.on(EPOLL_TYPE_TIMER, (fd) => timerAck(fd));
+
+  if (conf.pcap !== undefined) pcapOpen(conf.pcap);
+  await protoInit(c, loop, conf, null);
+  if (conf.stats !== undefined) {
+    statsStart(loop, conf.stats, () => [
+      tapStatsLine(c, loop),
+      streamStatsLine(stream),
+      tcpStatsLine(),
+      udpStatsLine(),
+      icmpStatsLine(),
+    ]);
+  }
+  /* last after each batch: flows closed during it become reusable */
+  loop.post.push(() => c.flows.flowDeferHandler());
+  /* a handler that failed while setting a flow up must not wedge the table */
+  loop.recover.push(() => c.flows.flowSetupAbandon());
+
+  const stopOn = (sig: Deno.Signal, code: number) => {
+    try {
+      Deno.addSignalListener(sig, () => loop.stop(code));
+    } catch { /* not available */ }
+  };
+  stopOn("SIGTERM", 143);
+  stopOn("SIGINT", 130);
+  stopOn("SIGHUP", 129);
+
+  /* opened while privileged, written once isolated: it then marks both */
+  const pidFd = conf.pidFile === undefined ? -1 : check(
+    libc.symbols.open(cString(conf.pidFile), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644),
+    `open ${conf.pidFile}`,
+  );
+  /* owned by the user orzo becomes, who removes it at exit (as pasta.ts) */
+  if (pidFd >= 0 && ids !== null) libc.symbols.fchown(pidFd, ids.uid, ids.gid);
+  await isolate({ ids, keep: keptCaps(conf, ids !== null, false), threads: [] });
+  if (pidFd >= 0) {
+    writeAll(pidFd, new TextEncoder().encode(`${libc.symbols.getpid()}\n`), "write PID file");
+    libc.symbols.close(pidFd);
+  }
+  if (background) daemonReady();
+
+  /* one turn of Deno's runtime: it finishes setting up the signal listeners */
+  await libc.symbols.getpid_async();
+  const code = await loop.run(1000);
+  debug(tapStatsLine(c, loop));
+  debug(streamStatsLine(stream));
+  debug(tcpStatsLine());
+  debug(udpStatsLine());
+  debug(icmpStatsLine());
+  tcpCloseAll();
+  stream.close("exiting");
+  if (stream.listenFd >= 0) libc.symbols.close(stream.listenFd);
+  pcapClose();
+  if (conf.pidFile !== undefined && libc.symbols.unlink(cString(conf.pidFile)) < 0) {
+    debug(`Cannot remove the PID file ${conf.pidFile}: ${errnoName(errno())}`);
+  }
+  return code;
+}
