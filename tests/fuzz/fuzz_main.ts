@@ -52,6 +52,7 @@ import {
   SOL_SOCKET,
 } from "../../ffi/layout.ts";
 import { tapHandler, tapNew } from "../../tap/tap.ts";
+import { tapDeviceBackend } from "../../tap/backend.ts";
 import { tcpCloseAll, tcpInit, tcpReset, tcpSetHalfOpenMax, tcpStatsLine } from "../../tcp/tcp.ts";
 import { udpCloseAll, udpInit, udpStatsLine } from "../../udp/udp.ts";
 import { icmpCloseAll, icmpInit, icmpStatsLine } from "../../icmp/icmp.ts";
@@ -112,8 +113,9 @@ c.ip6.prefixLen = 64;
 c.ip6.gateway.set([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02]);
 c.ip6.mapHostLoopback.set(c.ip6.gateway);
 const fake = new FakeTap(12);
-const tap = tapNew(fake.tapFd, true);
+const tap = tapNew(fake.tapFd, 12);
 c.tapFd = fake.tapFd;
+c.tap = tapDeviceBackend(fake.tapFd);
 c.tapHdrLen = 12;
 const loop = new EventLoop();
 let tapGone = 0;
