@@ -52,14 +52,14 @@ const srv = await background(
     t.remote,
     "sh",
     "-c",
-    `ulimit -n 65536; exec ${PEER} serve-echo 203.0.113.10 9400`,
+    `exec ${DENO} run --allow-net ${REPO}/tests/soak/server.ts 203.0.113.10 9400 ${SECS + 300}`,
   ],
   { ready: "listening", timeoutMs: (SECS + 300) * 1000 },
 );
 let code = 1;
 try {
   const guest = `sysctl -qw net.ipv4.ip_local_port_range="1024 65535"; ` +
-    `sysctl -qw net.ipv4.tcp_tw_reuse=1; ulimit -n 65536; sleep 3; ` +
+    `sysctl -qw net.ipv4.tcp_tw_reuse=1; sleep 3; ` +
     `PEER_DEADLINE_MS=600000 ${DENO} run --allow-net ${REPO}/tests/soak/client.ts ` +
     `203.0.113.10 9400 ${POOL} ${RATE} ${SECS}; r=$?; sleep 5; exit $r`;
   const orzo = new Deno.Command("ip", {
@@ -69,7 +69,7 @@ try {
       t.host,
       "sh",
       "-c",
-      `ulimit -n 65536; exec ${DENO} run --allow-ffi ${MAIN} --pasta --config-net -P ${pidFile} -- sh -c '${guest}'`,
+      `exec ${DENO} run --allow-ffi ${MAIN} --pasta --config-net -P ${pidFile} -- sh -c '${guest}'`,
     ],
     stdout: "piped",
     stderr: "piped",
