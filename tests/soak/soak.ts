@@ -9,12 +9,11 @@
  * @module
  */
 
-import { background, DENO, MAIN, REPO, run, TCP_PEER, Topology } from "../helpers/topology.ts";
+import { background, DENO, MAIN, REPO, run, Topology } from "../helpers/topology.ts";
 
 const POOL = Number(Deno.env.get("SOAK_POOL") ?? 10000);
 const RATE = Number(Deno.env.get("SOAK_RATE") ?? 2000);
 const SECS = Number(Deno.env.get("SOAK_SECONDS") ?? 60);
-const PEER = `${DENO} run --allow-net --allow-env ${TCP_PEER}`;
 
 async function sample(pid: number): Promise<string> {
   try {
