@@ -115,6 +115,8 @@ interface Sample {
   qemuS: number;
   /** connections that failed (timed out) */
   failed: number;
+  /** the last failure's errno text, "-" if none */
+  lastFailure?: string;
 }
 
 /** What one translator gave. */
@@ -283,11 +285,11 @@ function iperfSum(text: string, pick: "sum_sent" | "sum_received"): [number, num
  * @returns connections per second, the count, and the failed connections (each of which
  *   cost its 1 s deadline)
  */
-function crrRate(text: string): [number, number, number] {
+function crrRate(text: string): [number, number, number, string] {
   const m = /^crr (\d+) ([\d.]+) (\d+) (.*)$/m.exec(text);
   if (!m) throw new Error(`vm_crr: ${lastLine(text) || "no output"}`);
   if (m[1] === "0") throw new Error(`vm_crr: no connection (${m[4]})`);
-  return [Number(m[1]) / Number(m[2]), Number(m[1]), Number(m[3])];
+  return [Number(m[1]) / Number(m[2]), Number(m[1]), Number(m[3]), m[4]!];
 }
 
 /**
@@ -379,14 +381,14 @@ async function runTranslator(
     /** Measures one row between two markers, or around a host-side client. */
     const measure = async (
       id: string,
-      body: () => Promise<[number, number, number?]>,
+      body: () => Promise<[number, number, number?, string?]>,
       startKey: string,
     ) => {
       const stepMs = (id.startsWith("crr") ? crrMs : seconds * 1000) + 60_000;
       try {
         await vm!.waitFor(startKey, stepMs);
         const [a0, q0, w0] = [await cpu(translator.pid), await cpu(qemu), performance.now()];
-        const [value, amount, failed] = await body();
+        const [value, amount, failed, lastFailure] = await body();
         const end = await vm!.waitFor(`end_${id}`, stepMs);
         const [a1, q1, w1] = [await cpu(translator.pid), await cpu(qemu), performance.now()];
         if (!end.startsWith("0")) throw new Error(`in the VM: ${end}`);
@@ -397,6 +399,7 @@ async function runTranslator(
           cpuS: a1.cpuS - a0.cpuS,
           qemuS: q1.cpuS - q0.cpuS,
           failed: failed ?? 0,
+          lastFailure,
         };
       } catch (e) {
         const gone = translator.exited ? ` (${tr.name} exited: ${translator.lastWords()})` : "";
@@ -408,7 +411,7 @@ async function runTranslator(
         console.error(
           `bench:vm: ${tr.name} ${id}: ${s.value.toFixed(1)}, translator ${s.cpuS.toFixed(2)} s, ` +
             `qemu ${s.qemuS.toFixed(2)} s of ${s.wallS.toFixed(1)} s` +
-            (s.failed ? `, ${s.failed} connections failed` : ""),
+            (s.failed ? `, ${s.failed} connections failed (${s.lastFailure})` : ""),
         );
       }
     };
