@@ -58,6 +58,7 @@ import type { Upstream } from "./ffi/netlink_io.ts";
 import { nsConfigure, type NsConfInput, nsLoopbackUp } from "./ns/ns_conf.ts";
 import { statsStart } from "./stats.ts";
 import { protoInit } from "./protocols.ts";
+import { fdBudgetLine } from "./flow/fd_budget.ts";
 import { dnsConf } from "./fwd/dns.ts";
 import { NsSync } from "./ns/ns_sync.ts";
 import { udpStatsLine } from "./udp/udp.ts";
@@ -328,6 +329,8 @@ async function pastaRun(
   if (conf.stats !== undefined) {
     statsStart(loop, conf.stats, () => [
       tapStatsLine(c, loop),
+      c.flows.flowStatsLine(),
+      fdBudgetLine(),
       tcpStatsLine(),
       udpStatsLine(),
       icmpStatsLine(),
@@ -413,6 +416,8 @@ async function pastaRun(
   const fdsAtStart = fdCount();
   const code = await loop.run(1000);
   debug(tapStatsLine(c, loop));
+  debug(c.flows.flowStatsLine());
+  debug(fdBudgetLine());
   debug(tcpStatsLine());
   debug(udpStatsLine());
   debug(icmpStatsLine());

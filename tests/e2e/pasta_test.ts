@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { installOrzo } from "../helpers/pasta_bin.ts";
 import { background, DENO, REPO, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
@@ -390,16 +391,9 @@ Deno.test({
   ignore: !isRoot,
   async fn() {
     const t = await Topology.create();
-    /* The checkout may not be readable by others: run a bundle and a copy of
-     * the pinned deno from a directory that is. */
-    const dir = await Deno.makeTempDir();
+    /* the checkout may not be readable by others (tests/helpers/pasta_bin.ts) */
+    const orzo = await installOrzo();
     try {
-      await Deno.chmod(dir, 0o755);
-      await Deno.copyFile(DENO, `${dir}/deno`);
-      await Deno.chmod(`${dir}/deno`, 0o755);
-      const b = await run([DENO, "bundle", "--quiet", "-o", `${dir}/orzo.js`, `${REPO}/main.ts`]);
-      assert.equal(b.code, 0, b.stderr);
-      await Deno.chmod(`${dir}/orzo.js`, 0o644);
       const r = await t.inHost([
         "setpriv",
         "--reuid=65534",
@@ -407,12 +401,7 @@ Deno.test({
         "--clear-groups",
         "env",
         "HOME=/tmp",
-        `DENO_DIR=${dir}/cache`,
-        `${dir}/deno`,
-        "run",
-        "--allow-ffi",
-        `${dir}/orzo.js`,
-        "--pasta",
+        orzo.path,
         "--config-net",
         "--",
         "sh",
@@ -426,7 +415,7 @@ Deno.test({
       assert.equal(tap.mtu, 65520);
       assert.ok(tap["addr_info"].some((a) => a.local === "198.51.100.2"), json);
     } finally {
-      await Deno.remove(dir, { recursive: true });
+      await orzo.remove();
       await t.destroy();
     }
   },

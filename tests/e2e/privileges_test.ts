@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { background, DENO, MAIN, REPO, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
+import { installOrzo } from "../helpers/pasta_bin.ts";
+import { background, DENO, MAIN, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
 const NOBODY = 65534;
@@ -369,20 +370,15 @@ Deno.test({
   ignore: !isRoot,
   async fn() {
     const t = await Topology.create();
-    /* The checkout may not be readable by others: run a bundle and a copy of
-     * the pinned deno from a directory that is (as pasta_test.ts). */
+    /* the checkout may not be readable by others (tests/helpers/pasta_bin.ts) */
     const dir = await Deno.makeTempDir();
+    const bin = await installOrzo();
     let orzo: Awaited<ReturnType<typeof background>> | null = null;
     let pid = -1;
     try {
       await Deno.chmod(dir, 0o755);
       await Deno.mkdir(`${dir}/run`, { mode: 0o777 });
       await Deno.chmod(`${dir}/run`, 0o777);
-      await Deno.copyFile(DENO, `${dir}/deno`);
-      await Deno.chmod(`${dir}/deno`, 0o755);
-      const b = await run([DENO, "bundle", "--quiet", "-o", `${dir}/orzo.js`, `${REPO}/main.ts`]);
-      assert.equal(b.code, 0, b.stderr);
-      await Deno.chmod(`${dir}/orzo.js`, 0o644);
       orzo = await background([
         "ip",
         "netns",
@@ -394,12 +390,7 @@ Deno.test({
         "--clear-groups",
         "env",
         "HOME=/tmp",
-        `DENO_DIR=${dir}/cache`,
-        `${dir}/deno`,
-        "run",
-        "--allow-ffi",
-        `${dir}/orzo.js`,
-        "--pasta",
+        bin.path,
         "--config-net",
         ...NO_FORWARDS,
         "-P",
@@ -430,6 +421,7 @@ Deno.test({
       if (pid > 0) stopPid(pid);
       await orzo?.stop();
       await Deno.remove(dir, { recursive: true });
+      await bin.remove();
       await t.destroy();
     }
   },

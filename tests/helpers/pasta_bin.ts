@@ -24,18 +24,26 @@ export interface PastaBin {
 }
 
 /**
- * Installs a `pasta` runnable by every user.
+ * Installs a `pasta` runnable by every user: PASTA_BIN when set, else orzo.
  * @returns the program; call remove() in a finally block
  */
-export async function installPasta(): Promise<PastaBin> {
+export function installPasta(): Promise<PastaBin> {
+  const ref = Deno.env.get("PASTA_BIN");
+  if (ref !== undefined && ref !== "") {
+    return Promise.resolve({ path: ref, kind: "pasta", remove: () => Promise.resolve() });
+  }
+  return installOrzo();
+}
+
+/**
+ * Installs orzo as a `pasta` runnable by every user, whatever PASTA_BIN says.
+ * @returns the program; call remove() in a finally block
+ */
+export async function installOrzo(): Promise<PastaBin> {
   const dir = await Deno.makeTempDir({ prefix: "orzo-pasta-" });
   const remove = () => Deno.remove(dir, { recursive: true }).catch(() => {});
   try {
     await Deno.chmod(dir, 0o755);
-    const ref = Deno.env.get("PASTA_BIN");
-    if (ref !== undefined && ref !== "") {
-      return { path: ref, kind: "pasta", remove };
-    }
     await Deno.copyFile(DENO, `${dir}/deno`);
     await Deno.chmod(`${dir}/deno`, 0o755);
     const b = await run([DENO, "bundle", "--quiet", "-o", `${dir}/orzo.js`, `${REPO}/main.ts`]);

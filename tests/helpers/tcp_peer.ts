@@ -154,9 +154,10 @@ switch (mode) {
       try {
         conn = await Deno.connect({ hostname: a1!, port: Number(a2) });
       } catch (e) {
+        /* NotConnected: reset between the handshake and getpeername() */
         if (
           e instanceof Deno.errors.ConnectionRefused || e instanceof Deno.errors.ConnectionReset ||
-          e instanceof Deno.errors.ConnectionAborted
+          e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.NotConnected
         ) return null;
         throw e;
       }
@@ -174,7 +175,7 @@ switch (mode) {
         conn.close();
         if (
           e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe ||
-          e instanceof Deno.errors.ConnectionAborted
+          e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.NotConnected
         ) {
           return null;
         }
