@@ -314,7 +314,6 @@ const msgDv = new DataView(msg.buffer);
 let discard: Uint8Array<ArrayBuffer> | null = null;
 let iovAddr0 = 0n;
 let iovAddr1 = 0n;
-/* per-frame views starting at the tap header, by family, built at init */
 /* sendmsg() of guest data to a socket: one iovec into the tap's frame buffer (no view per
  * segment); the buffer's address is cached by identity. */
 const dataIov = new Uint8Array(16);
@@ -322,6 +321,7 @@ const dataIovDv = new DataView(dataIov.buffer);
 const dataMsg = new Uint8Array(56);
 let dataFrame: Uint8Array | null = null;
 let dataFrameAddr = 0;
+/* per-frame views starting at the tap header, by family, built at init */
 const views4: Uint8Array<ArrayBuffer>[] = [];
 const views6: Uint8Array<ArrayBuffer>[] = [];
 let hdrOff4 = 0;
