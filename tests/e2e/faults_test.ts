@@ -299,7 +299,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "faults: the guest stops acknowledging for 25 s mid-transfer, then resumes: bytes intact",
+  name: "faults: the guest stops acknowledging for 30 s mid-transfer, then resumes: bytes intact",
   ignore: !isRoot,
   async fn() {
     const t = await Topology.create();
@@ -317,18 +317,19 @@ Deno.test({
       "-U",
       "TCP-LISTEN:9120,bind=203.0.113.10,reuseaddr",
       `SYSTEM:sleep 1; exec cat ${src}`,
-    ], { timeoutMs: 90000 });
+    ], { timeoutMs: 120000 });
     try {
       await new Promise((r) => setTimeout(r, 300));
       /* in the guest: once connected, every frame it sends is dropped (a
-       * token bucket smaller than any frame) for 25 s, then let through; the
+       * token bucket smaller than any frame) for 30 s, then let through; the
        * server starts sending 1 s after the connection */
       const script = `socat -u TCP:203.0.113.10:9120 CREATE:${dst} & p=$!; sleep 0.5; ` +
         `tc qdisc add dev eth0 root tbf rate 1kbit burst 10 limit 1 || exit 3; ` +
-        `sleep 25; echo paused at $(stat -c %s ${dst}); tc qdisc del dev eth0 root; ` +
+        `sleep 30; echo paused at $(stat -c %s ${dst}); tc qdisc del dev eth0 root; ` +
         `wait $p; echo socat=$?`;
+      /* the RTO doubles from 2 s: orzo resends about 31 s or 63 s in */
       const r = await t.orzo(["--config-net", "-d", "--", "sh", "-c", script], {
-        timeoutMs: 80000,
+        timeoutMs: 110000,
       });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /socat=0/, r.stderr);
