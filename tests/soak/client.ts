@@ -6,12 +6,13 @@
  * streaming random data (checked), while 100 held connections a second
  * exchange a few checked bytes; then every held connection exchanges 16
  * bytes and closes. Prints progress lines and a final "result {...}" JSON;
- * exits 1 if any byte differed or any connection failed.
+ * exits 1 if any byte differed or any connection failed. A sixth argument
+ * `nobulk` leaves the bulk connection out (for extra churn-only clients).
  *
  * @module
  */
 
-const [host, portText, poolText, rateText, secsText] = Deno.args;
+const [host, portText, poolText, rateText, secsText, bulkMode] = Deno.args;
 const port = Number(portText);
 const POOL = Number(poolText);
 const RATE = Number(rateText);
@@ -91,6 +92,7 @@ console.log(`pool ${pool.length} open in ${((performance.now() - t1) / 1000).toF
 /* phase 2: churn, bulk and pool checks for SECS seconds */
 let running = true;
 const bulk = (async () => {
+  if (bulkMode === "nobulk") return;
   const c = await Deno.connect({ hostname: host!, port });
   while (running) {
     await exchange(c, 1 << 20);
