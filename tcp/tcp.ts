@@ -1615,7 +1615,6 @@ export function tcpTimer(now: number): void {
 }
 
 /**
-<<<<<<< HEAD
  * The tap backend drained after refusing frames (passt's stream socket):
  * connections whose last send stopped at a refused frame, with nothing in
  * flight to bring an ACK, send again now rather than at ACK_TIMEOUT.
@@ -1636,11 +1635,8 @@ export function tcpTapWritable(now: number): void {
 }
 
 /**
- * Closes every connection (at exit), resetting the host peers.
-=======
  * Closes every connection (at exit), resetting both peers: the host's, and
  * the guest's once it knows of the connection.
->>>>>>> main
  */
 export function tcpCloseAll(): void {
   const s = S;
