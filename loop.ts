@@ -71,8 +71,14 @@ export const EPOLL_TYPE_UDP = 12;
 export const EPOLL_TYPE_UDP_LISTEN = 13;
 /** ICMP ping socket */
 export const EPOLL_TYPE_PING = 14;
+/** listening control socket (-c, fwd/ctl.ts) */
+export const EPOLL_TYPE_CTL_LISTEN = 15;
+/** a control connection (fwd/ctl.ts) */
+export const EPOLL_TYPE_CTL = 16;
+/** eventfd by which an embedding program asks the loop to yield (lib/) */
+export const EPOLL_TYPE_WAKE = 17;
 /** Number of reference types. */
-export const EPOLL_NUM_TYPES = 15;
+export const EPOLL_NUM_TYPES = 18;
 
 /** Names of the reference types, for logs. */
 export const EPOLL_TYPE_NAMES: readonly string[] = [
@@ -91,6 +97,9 @@ export const EPOLL_TYPE_NAMES: readonly string[] = [
   "UDP",
   "UDP listen",
   "ping",
+  "control listen",
+  "control",
+  "wake",
 ];
 
 /**
@@ -112,6 +121,8 @@ export class EventLoop {
   failures = 0;
   /** events dispatched, by reference type (for --stats) */
   readonly events: Float64Array = new Float64Array(EPOLL_NUM_TYPES);
+  /** set by a handler to make run() yield to Deno's event loop after this batch */
+  yieldNow = false;
   /** set to stop the loop after the current batch */
   exitCode: number | null = null;
   /**
@@ -208,7 +219,8 @@ export class EventLoop {
         err(`epoll_wait: errno ${-n}`);
         return 1;
       }
-      if (n === -4 || performance.now() - lastYield >= SIGNAL_CHECK_MS) {
+      if (n === -4 || this.yieldNow || performance.now() - lastYield >= SIGNAL_CHECK_MS) {
+        this.yieldNow = false;
         /* Deno's runtime parks meanwhile: signal listeners run */
         await libc.symbols.getpid_async();
         lastYield = performance.now();

@@ -1458,7 +1458,8 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
       v6 = (data & 1) === 1;
       lport = (data >>> 1) & 0xffff;
       dport = (lport + (s.auto?.delta[lport] ?? 0)) & 0xffff;
-    } else if (l !== null && data < l.count) {
+    } else if (l !== null && data < l.count && l.fd[data] === fd) {
+      /* (a listener removed at run time leaves its slot with fd -1) */
       v6 = l.v6[data] === 1;
       lport = l.port[data]!;
       dport = l.target[data]!;
