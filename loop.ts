@@ -41,6 +41,9 @@ import { err } from "./log.ts";
 /** Longest time the loop goes without yielding to Deno's event loop (ms). */
 export const SIGNAL_CHECK_MS = 50;
 
+/** Longest run of extra yields asked for by {@linkcode EventLoop.yieldMore} (ms). */
+export const YIELD_MORE_MS = 20;
+
 /** Reference types: what an fd in the epoll set is. */
 export const EPOLL_TYPE_NONE = 0;
 /** the tap device (pasta) */
@@ -123,6 +126,12 @@ export class EventLoop {
   readonly events: Float64Array = new Float64Array(EPOLL_NUM_TYPES);
   /** set by a handler to make run() yield to Deno's event loop after this batch */
   yieldNow = false;
+  /**
+   * Asked after each yield: while it returns true, run() yields again (for
+   * at most YIELD_MORE_MS), so that work the runtime still holds for this
+   * thread (a Worker's message) runs before the loop blocks again.
+   */
+  yieldMore: (() => boolean) | null = null;
   /** set to stop the loop after the current batch */
   exitCode: number | null = null;
   /**
@@ -222,7 +231,10 @@ export class EventLoop {
       if (n === -4 || this.yieldNow || performance.now() - lastYield >= SIGNAL_CHECK_MS) {
         this.yieldNow = false;
         /* Deno's runtime parks meanwhile: signal listeners run */
-        await libc.symbols.getpid_async();
+        const t0 = performance.now();
+        do {
+          await libc.symbols.getpid_async();
+        } while (this.yieldMore?.() === true && performance.now() - t0 < YIELD_MORE_MS);
         lastYield = performance.now();
       }
     }
