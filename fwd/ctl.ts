@@ -16,7 +16,7 @@
  *     anything else              -> {"ok":false,"error":"..."}
  *
  * Everything read here is untrusted: a line is at most CTL_LINE_MAX bytes
- * (a longer one is answered with an error and the connection closed), at
+ * (a longer one is answered with an error and dropped up to its newline), at
  * most CTL_CONNS_MAX connections are open at once (more are closed at
  * once), malformed JSON or fields get an error reply, and no failure leaves
  * the handlers. A reply that the socket does not take whole (a client that
@@ -125,6 +125,8 @@ export class CtlServer {
   /** bytes of an unfinished line by slot */
   readonly #buf = Array.from({ length: CTL_CONNS_MAX }, () => new Uint8Array(CTL_LINE_MAX));
   readonly #len = new Int32Array(CTL_CONNS_MAX);
+  /** 1 while the rest of an overlong line is being dropped */
+  readonly #skip = new Uint8Array(CTL_CONNS_MAX);
   readonly #dec = new TextDecoder();
   readonly #enc = new TextEncoder();
 
@@ -219,18 +221,23 @@ export class CtlServer {
       let start = 0;
       for (let i = have; i < end; i++) {
         if (buf[i] !== 10) continue;
-        const line = this.#dec.decode(buf.subarray(start, i)).trim();
+        const skipped = this.#skip[slot] === 1;
+        this.#skip[slot] = 0;
+        const line = skipped ? "" : this.#dec.decode(buf.subarray(start, i)).trim();
         start = i + 1;
         if (line === "") continue;
         if (!this.#reply(slot, ctlRequest(this.#t, line))) return;
       }
+      if (this.#skip[slot] === 1) start = end; /* the rest of an overlong line */
       buf.copyWithin(0, start, end);
       end -= start;
       this.#len[slot] = end;
       if (end === CTL_LINE_MAX) {
-        this.#reply(slot, JSON.stringify({ ok: false, error: `line longer than ${CTL_LINE_MAX}` }));
-        this.#drop(slot);
-        return;
+        /* answered now; the rest of the line, up to its newline, is dropped */
+        const error = `line longer than ${CTL_LINE_MAX} bytes`;
+        if (!this.#reply(slot, JSON.stringify({ ok: false, error }))) return;
+        this.#skip[slot] = 1;
+        this.#len[slot] = 0;
       }
     }
   }
@@ -253,6 +260,7 @@ export class CtlServer {
     libc.symbols.close(fd);
     this.#conn[slot] = -1;
     this.#len[slot] = 0;
+    this.#skip[slot] = 0;
   }
 
   /** Closes the connections and the socket, and removes the file. */

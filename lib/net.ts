@@ -189,6 +189,8 @@ export class Network {
    */
   on(event: "flow", f: (e: FlowEvent) => void): this;
   /**
+   * Listens to the network's errors: handler failures (counted, the network
+   * goes on), and the reason it stopped when it stopped on its own.
    * @param event "error"
    * @param f the listener
    * @returns this handle
@@ -245,7 +247,7 @@ export async function startPasta(
   const up = net.started();
   worker.postMessage({ op: "start", conf });
   const ms = opts.timeoutMs ?? 20_000;
-  let timer = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`network not up after ${ms} ms`)), ms);
   });
