@@ -41,6 +41,13 @@ export interface FlowEvent {
 export interface StartOptions {
   /** longest wait for the network to come up (ms); default 20000 */
   timeoutMs?: number;
+  /**
+   * A network namespace file (/run/netns/NAME, /proc/PID/ns/net) to play
+   * the host: the network's Worker enters it before anything else, so its
+   * host-side sockets, upstream addresses and forwards live there, while
+   * the program stays where it is. Needs CAP_SYS_ADMIN.
+   */
+  hostNetns?: string;
 }
 
 type Reply = { id?: number; op?: string; ok?: boolean; error?: string; [k: string]: unknown };
@@ -245,7 +252,7 @@ export async function startPasta(
   const worker = new Worker(url, { type: "module" });
   const net = new Network(worker);
   const up = net.started();
-  worker.postMessage({ op: "start", conf });
+  worker.postMessage({ op: "start", conf, hostNetns: opts.hostNetns ?? null });
   const ms = opts.timeoutMs ?? 20_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {

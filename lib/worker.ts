@@ -24,7 +24,9 @@ import type { Config } from "../conf/config.ts";
 import { ConfError } from "../conf/errors.ts";
 import { libc } from "../ffi/libc.ts";
 import { EPOLLIN } from "../ffi/layout.ts";
-import { SysError } from "../ffi/errno.ts";
+import { errno, SysError } from "../ffi/errno.ts";
+import { cString } from "../ffi/mem.ts";
+import { CLONE_NEWNET, O_CLOEXEC, O_RDONLY } from "../ffi/layout.ts";
 import { EPOLL_TYPE_WAKE } from "../loop.ts";
 import { LOG_DEBUG, LOG_INFO, LOG_TRACE, LOG_WARN, logSetLevel } from "../log.ts";
 import { NsError } from "../ns/ns.ts";
@@ -45,7 +47,12 @@ function message(e: unknown): string {
   return e instanceof Error ? `Internal error: ${e.message}` : `Internal error: ${e}`;
 }
 
-const post = (m: Record<string, unknown>) => self.postMessage(m);
+/** The Worker's global scope (this module runs only as a Worker). */
+const scope = self as unknown as {
+  postMessage(m: unknown): void;
+  onmessage: ((e: MessageEvent<Msg>) => void) | null;
+};
+const post = (m: Record<string, unknown>) => scope.postMessage(m);
 
 let handle: ((m: Msg) => unknown) | null = null;
 /* requests announced on the eventfd, and requests received: while the first
@@ -53,10 +60,10 @@ let handle: ((m: Msg) => unknown) | null = null;
 let announced = 0;
 let received = 0;
 
-self.onmessage = (e: MessageEvent<Msg>) => {
+scope.onmessage = (e: MessageEvent<Msg>) => {
   const m = e.data;
   if (m.op === "start") {
-    start(m.conf as Config).then(
+    start(m.conf as Config, m.hostNetns as string | null).then(
       (code) => post({ op: "exit", code }),
       (err) => post({ op: "exit", code: 1, error: message(err) }),
     );
@@ -75,7 +82,18 @@ self.onmessage = (e: MessageEvent<Msg>) => {
   }
 };
 
-async function start(conf: Config): Promise<number> {
+/** Moves this thread (and the threads it starts) into another network namespace. */
+function enterNetns(path: string): void {
+  const fd = libc.symbols.open(cString(path), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) throw new SysError(`open ${path}`, errno());
+  const r = libc.symbols.setns(fd, CLONE_NEWNET);
+  const e = errno();
+  libc.symbols.close(fd);
+  if (r < 0) throw new SysError(`setns ${path}`, e);
+}
+
+async function start(conf: Config, hostNetns: string | null): Promise<number> {
+  if (hostNetns !== null) enterNetns(hostNetns);
   if (conf.trace) logSetLevel(LOG_TRACE);
   else if (conf.debug) logSetLevel(LOG_DEBUG);
   else if (conf.quiet) logSetLevel(LOG_WARN);
