@@ -60,6 +60,7 @@ import { udpStatsLine } from "./udp/udp.ts";
 import { icmpStatsLine } from "./icmp/icmp.ts";
 import { tcpCloseAll, tcpStatsLine, tcpTapWritable } from "./tcp/tcp.ts";
 import { timerAck } from "./ffi/timer.ts";
+import { fdBudgetLine } from "./flow/fd_budget.ts";
 import { ctxAddressing, tapStatsLine, usable4, usable6 } from "./pasta.ts";
 
 /**
@@ -172,6 +173,8 @@ async function passtRun(
     statsStart(loop, conf.stats, () => [
       tapStatsLine(c, loop),
       streamStatsLine(stream),
+      c.flows.flowStatsLine(),
+      fdBudgetLine(),
       tcpStatsLine(),
       udpStatsLine(),
       icmpStatsLine(),
@@ -216,6 +219,8 @@ async function passtRun(
   ctl?.close();
   debug(tapStatsLine(c, loop));
   debug(streamStatsLine(stream));
+  debug(c.flows.flowStatsLine());
+  debug(fdBudgetLine());
   debug(tcpStatsLine());
   debug(udpStatsLine());
   debug(icmpStatsLine());

@@ -60,6 +60,7 @@ import { statsStart } from "./stats.ts";
 import { type Protocols, protoInit } from "./protocols.ts";
 import { CtlServer } from "./fwd/ctl.ts";
 import { netCounters } from "./counters.ts";
+import { fdBudgetLine } from "./flow/fd_budget.ts";
 import { dnsConf } from "./fwd/dns.ts";
 import { NsSync } from "./ns/ns_sync.ts";
 import { udpStatsLine } from "./udp/udp.ts";
@@ -350,6 +351,8 @@ export async function pastaRun(
   if (conf.stats !== undefined) {
     statsStart(loop, conf.stats, () => [
       tapStatsLine(c, loop),
+      c.flows.flowStatsLine(),
+      fdBudgetLine(),
       tcpStatsLine(),
       udpStatsLine(),
       icmpStatsLine(),
@@ -445,6 +448,8 @@ export async function pastaRun(
   const code = await loop.run(1000);
   ctl?.close();
   debug(tapStatsLine(c, loop));
+  debug(c.flows.flowStatsLine());
+  debug(fdBudgetLine());
   debug(tcpStatsLine());
   debug(udpStatsLine());
   debug(icmpStatsLine());

@@ -81,6 +81,8 @@ export const LIBC_SYMBOLS = {
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   /* ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t n, unsigned flags) */
   splice: { parameters: ["i32", "pointer", "i32", "pointer", "u32", "u32"], result: "i32" },
+  /* int getrlimit(int resource, struct rlimit *rl) */
+  getrlimit: { parameters: ["i32", "buffer"], result: "i32" },
   /* int dup(int fd) */
   dup: { parameters: ["i32"], result: "i32" },
   /* int dup2(int fd, int fd2) */

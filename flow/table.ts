@@ -225,6 +225,30 @@ export const FLOW_TYPE_STR: readonly string[] = [
 /** IP protocol number of each flow type (0 for none), indexed by type. */
 export const FLOW_PROTO: Uint8Array = new Uint8Array([0, 6, 6, 1, 58, 17]);
 
+/** Quota group of TCP flows (tap and spliced connections). */
+export const FLOW_GROUP_TCP = 0;
+/** Quota group of UDP flows. */
+export const FLOW_GROUP_UDP = 1;
+/** Quota group of ICMP and ICMPv6 ping flows. */
+export const FLOW_GROUP_ICMP = 2;
+/** Group of untyped entries: no quota. */
+export const FLOW_GROUP_NONE = 3;
+/** Number of quota groups (FLOW_GROUP_NONE included). */
+export const FLOW_NUM_GROUPS = 4;
+/** Names of the quota groups, for logs. */
+export const FLOW_GROUP_STR: readonly string[] = ["TCP", "UDP", "ICMP", "none"];
+/** Quota group of each flow type, indexed by type. */
+export const FLOW_GROUP: Uint8Array = new Uint8Array([3, 0, 0, 2, 2, 1]);
+/**
+ * Default share of the table each group may hold at most, in percent. UDP
+ * flows can be made by anyone who reaches a -u port, with any source
+ * address: they may never take more than half the table, so that TCP from
+ * the guest always has at least the other half (less ICMP's tenth); TCP
+ * leaves a tenth to the others, so that a guest with many connections still
+ * resolves names.
+ */
+export const FLOW_QUOTA_PERCENT: readonly number[] = [90, 50, 10, 100];
+
 /**
  * Makes a sidx (flow side index) from a flow index and a side.
  * @param idx flow index
@@ -357,6 +381,14 @@ export class FlowTable {
   #newEntry = -1;
   /** Set-ups abandoned by flowSetupAbandon() (a handler failed midway). */
   abandoned = 0;
+  /** Entries of each quota group (FLOW_GROUP_*) typed and not yet FREE. */
+  readonly groupCount: Int32Array = new Int32Array(FLOW_NUM_GROUPS);
+  /** Most entries each quota group may hold (flowAllocFor() refuses beyond). */
+  readonly groupMax: Int32Array = new Int32Array(FLOW_NUM_GROUPS);
+  /** Allocations refused by flowAllocFor() because the group was at its quota. */
+  readonly quotaRefused: Float64Array = new Float64Array(FLOW_NUM_GROUPS);
+  /** Allocations refused because no entry was free. */
+  fullRefused = 0;
 
   /**
    * Allocates the table (all typed arrays, once) and makes every entry free.
@@ -401,6 +433,9 @@ export class FlowTable {
       total += lens[l]!;
     }
     this.#bits = new Int32Array(total);
+    for (let g = 0; g < FLOW_NUM_GROUPS; g++) {
+      this.groupMax[g] = Math.max(1, Math.floor(cap * FLOW_QUOTA_PERCENT[g]! / 100));
+    }
     this.flowReset();
   }
 
@@ -423,6 +458,7 @@ export class FlowTable {
     this.used = 0;
     this.#npending = 0;
     this.#newEntry = -1;
+    this.groupCount.fill(0);
     // Free bitmap: level 0 has a bit per entry, level l > 0 a bit per word
     // of level l - 1; all set, except the bits past the end of each level.
     let n = this.capacity;
@@ -495,6 +531,7 @@ export class FlowTable {
   #release(idx: number): void {
     const s0 = idx << 1;
     this.state[idx] = FLOW_STATE_FREE;
+    this.groupCount[FLOW_GROUP[this.type[idx]!]!]!--;
     this.type[idx] = FLOW_TYPE_NONE;
     this.pif[s0] = PIF_NONE;
     this.pif[s0 + 1] = PIF_NONE;
@@ -531,13 +568,42 @@ export class FlowTable {
       );
     }
     const idx = this.#bitFirst();
-    if (idx < 0) return -1;
+    if (idx < 0) {
+      this.fullRefused++;
+      return -1;
+    }
     this.#bitTake(idx);
+    this.groupCount[FLOW_GROUP_NONE]!++;
     this.state[idx] = FLOW_STATE_NEW;
     this.used++;
     if (idx >= this.maxUsed) this.maxUsed = idx + 1;
     this.#newEntry = idx;
     return idx;
+  }
+  /**
+   * Allocates an entry for a flow that will be of `type`, unless that
+   * type's quota group already holds groupMax entries (then counted in
+   * quotaRefused). The quota is checked, not reserved: the type is set by
+   * flowSetType() as usual.
+   * @param type FLOW_TYPE_* the flow will have
+   * @returns the flow index, or -1 if over quota or the table is full
+   */
+  flowAllocFor(type: number): number {
+    const g = FLOW_GROUP[type] ?? FLOW_GROUP_NONE;
+    if (this.groupCount[g]! >= this.groupMax[g]!) {
+      this.quotaRefused[g]!++;
+      return -1;
+    }
+    return this.flowAlloc();
+  }
+
+  /**
+   * Sets the quota of a group.
+   * @param group FLOW_GROUP_*
+   * @param max most entries the group may hold (at least 1, at most the capacity)
+   */
+  flowQuotaSet(group: number, max: number): void {
+    this.groupMax[group] = Math.max(1, Math.min(this.capacity, Math.floor(max)));
   }
 
   /**
@@ -645,6 +711,8 @@ export class FlowTable {
     ) {
       flowBug("flowSetType() needs the TGT flow and a type", idx, this.state[idx]!);
     }
+    this.groupCount[FLOW_GROUP_NONE]!--;
+    this.groupCount[FLOW_GROUP[type]!]!++;
     this.type[idx] = type;
     this.state[idx] = FLOW_STATE_TYPED;
   }
@@ -942,6 +1010,130 @@ export class FlowTable {
       if (la[a + i] !== laddr[laddrOff + i] || ra[a + i] !== raddr[raddrOff + i]) return false;
     }
     return true;
+  }
+
+  /**
+   * The table's counters in one line, for --stats and the exit summary.
+   * Allocates: logs only.
+   * @returns text such as "flows: 3 in use of 131071 (TCP 2/117963, ...)"
+   */
+  flowStatsLine(): string {
+    let s = "flows: " + this.used + " in use of " + this.capacity + " (";
+    for (let g = 0; g < FLOW_GROUP_NONE; g++) {
+      s += (g > 0 ? ", " : "") + FLOW_GROUP_STR[g] + " " + this.groupCount[g] + "/" +
+        this.groupMax[g];
+    }
+    s += "); refused at quota: ";
+    for (let g = 0; g < FLOW_GROUP_NONE; g++) {
+      s += (g > 0 ? ", " : "") + FLOW_GROUP_STR[g] + " " + this.quotaRefused[g];
+    }
+    return s + "; table full " + this.fullRefused + ", set-ups abandoned " + this.abandoned;
+  }
+
+  /**
+   * Checks the table's invariants, for tests and fuzzers (walks every entry,
+   * bucket and bitmap word: never on the data path):
+   * - the free bitmap has an entry's bit set exactly when it is FREE, and
+   *   each summary bit exactly when the word below has a free entry;
+   * - `used`, `maxUsed` and the quota groups' counts match the states and
+   *   types;
+   * - every side that is in the hash table is found there by its own key,
+   *   in a bucket whose stored hash is its own, with no empty bucket between
+   *   its home bucket and it; only TYPED and ACTIVE flows are in it, and
+   *   `hashCount` counts the occupied buckets;
+   * - no flow is being set up when `idle` is true.
+   * Allocates (the report).
+   * @param idle whether the caller is between loop cycles (no set-up may be
+   *   under way)
+   * @returns null when consistent, otherwise a description of the first
+   *   fault found
+   */
+  flowCheck(idle = true): string | null {
+    const cap = this.capacity;
+    if (idle && this.#newEntry >= 0) return "flow " + this.#newEntry + " still being set up";
+    let used = 0;
+    let top = 0;
+    const groups = new Int32Array(FLOW_NUM_GROUPS);
+    const bits = this.#bits;
+    for (let i = 0; i < cap; i++) {
+      const st = this.state[i]!;
+      if (st >= FLOW_NUM_STATES) return "flow " + i + ": state " + st;
+      const free = ((bits[this.#lvlOff[0]! + (i >> 5)]! >>> (i & 31)) & 1) === 1;
+      if (free !== (st === FLOW_STATE_FREE)) {
+        return "flow " + i + ": bitmap says " + (free ? "free" : "used") + ", state " +
+          FLOW_STATE_STR[st];
+      }
+      if (st !== FLOW_STATE_FREE) {
+        used++;
+        top = i + 1;
+        groups[st >= FLOW_STATE_TYPED ? FLOW_GROUP[this.type[i]!]! : FLOW_GROUP_NONE]!++;
+      } else if (this.type[i] !== FLOW_TYPE_NONE) return "flow " + i + ": FREE with a type";
+      if (st < FLOW_STATE_TYPED || st === FLOW_STATE_CLOSED) {
+        for (let side = 0; side < SIDES; side++) {
+          if (this.hashBucket[(i << 1) | side] !== -1) {
+            return "flow " + i + " (" + FLOW_STATE_STR[st] + "): side " + side + " hashed";
+          }
+        }
+      }
+    }
+    if (used !== this.used) return "used " + this.used + ", counted " + used;
+    if (top > this.maxUsed) return "maxUsed " + this.maxUsed + " below flow " + (top - 1);
+    if (idle && this.#npending === 0 && top !== this.maxUsed) {
+      return "maxUsed " + this.maxUsed + ", highest entry in use " + (top - 1);
+    }
+    for (let g = 0; g < FLOW_NUM_GROUPS; g++) {
+      if (groups[g] !== this.groupCount[g]) {
+        return "group " + FLOW_GROUP_STR[g] + ": count " + this.groupCount[g] + ", counted " +
+          groups[g];
+      }
+    }
+    for (let l = 1; l < this.#levels; l++) {
+      const below = this.#lvlOff[l - 1]!;
+      for (let w = 0; w < this.#lvlLen[l - 1]!; w++) {
+        const set = ((bits[this.#lvlOff[l]! + (w >> 5)]! >>> (w & 31)) & 1) === 1;
+        if (set !== (bits[below + w] !== 0)) return "bitmap level " + l + ", bit " + w;
+      }
+    }
+    const tab = this.hashtab;
+    const mask = this.#mask;
+    let occupied = 0;
+    for (let b = 0; b < this.hashSize; b++) {
+      const s = tab[2 * b]!;
+      if (s < 0) continue;
+      occupied++;
+      const idx = s >> 1;
+      if (s >= cap * SIDES) return "bucket " + b + ": sidx " + s + " out of range";
+      const st = this.state[idx]!;
+      if (st !== FLOW_STATE_TYPED && st !== FLOW_STATE_ACTIVE) {
+        return "bucket " + b + ": flow " + idx + " is " + FLOW_STATE_STR[st];
+      }
+      if (this.hashBucket[s] !== b) return "bucket " + b + ": sidx " + s + " records another";
+      const h = this.#sideHash(s);
+      if (tab[2 * b + 1] !== h) return "bucket " + b + ": stale hash of sidx " + s;
+      for (let p = h & mask; p !== b; p = (p + 1) & mask) {
+        if (tab[2 * p]! < 0) return "bucket " + b + ": sidx " + s + " after a gap";
+      }
+      const a = s * INANY_LEN;
+      const found = this.flowLookup(
+        FLOW_PROTO[this.type[idx]!]!,
+        this.pif[s]!,
+        this.laddr,
+        a,
+        this.raddr,
+        a,
+        this.lport[s]!,
+        this.rport[s]!,
+      );
+      if (found !== s) return "sidx " + s + ": its key finds " + found;
+    }
+    if (occupied !== this.hashCount) {
+      return "hashCount " + this.hashCount + ", buckets in use " + occupied;
+    }
+    for (let s = 0; s < cap * SIDES; s++) {
+      const b = this.hashBucket[s]!;
+      if (b !== -1 && tab[2 * b] !== s) return "sidx " + s + ": bucket " + b + " holds another";
+    }
+    return null;
   }
 
   /**

@@ -9,6 +9,9 @@ import assert from "node:assert/strict";
 import { INANY_LEN, inanyFrom4, inanyParse } from "./inany.ts";
 import { siphashFlow, siphashKeyFromBytes } from "./siphash.ts";
 import {
+  FLOW_GROUP_ICMP,
+  FLOW_GROUP_TCP,
+  FLOW_GROUP_UDP,
   FLOW_HASH_LOAD,
   FLOW_MAX,
   FLOW_NUM_STATES,
@@ -662,4 +665,92 @@ Deno.test("flowReset() empties the table and the hash", () => {
   assert.equal(t.hashCount, 0);
   assert.equal(lookup(t, 6, k), FLOW_SIDX_NONE);
   assert.equal(t.flowAlloc(), 0);
+});
+
+Deno.test("flowAllocFor() keeps each protocol within its quota; freed entries count again", () => {
+  const t = new FlowTable({ capacity: 100 });
+  assert.equal(t.groupMax[FLOW_GROUP_UDP], 50);
+  assert.equal(t.groupMax[FLOW_GROUP_TCP], 90);
+  assert.equal(t.groupMax[FLOW_GROUP_ICMP], 10);
+  const udp: number[] = [];
+  for (;;) {
+    const idx = t.flowAllocFor(FLOW_TYPE_UDP);
+    if (idx < 0) break;
+    t.flowInitiate(idx, HOST, ip("10.0.0.1"), 0, ip("10.0.0.2"), 0, 53, udp.length + 1);
+    t.flowTarget(idx, TAP, ip("10.0.0.3"), 0, ip("10.0.0.4"), 0, 1, 53);
+    t.flowSetType(idx, FLOW_TYPE_UDP);
+    t.flowActivate(idx);
+    udp.push(idx);
+  }
+  assert.equal(udp.length, 50, "UDP flows at most half the table");
+  assert.equal(t.quotaRefused[FLOW_GROUP_UDP], 1);
+  /* TCP still gets the rest of the table */
+  let tcp = 0;
+  for (let i = 0; i < 50; i++) {
+    const idx = t.flowAllocFor(FLOW_TYPE_TCP);
+    if (idx < 0) break;
+    t.flowInitiate(idx, TAP, ip("10.0.0.1"), 0, ip("10.0.0.2"), 0, 80, i);
+    t.flowTarget(idx, HOST, ip("10.0.0.3"), 0, ip("10.0.0.4"), 0, 1, 80);
+    t.flowSetType(idx, FLOW_TYPE_TCP);
+    t.flowActivate(idx);
+    tcp++;
+  }
+  assert.equal(tcp, 50);
+  assert.equal(t.flowAllocFor(FLOW_TYPE_TCP), -1, "table full");
+  assert.equal(t.fullRefused, 1);
+  assert.equal(t.flowCheck(), null);
+  /* an entry freed and released counts against its group no more */
+  t.flowFree(udp[0]!);
+  assert.equal(t.groupCount[FLOW_GROUP_UDP], 50, "CLOSED still holds its entry");
+  t.flowDeferHandler();
+  assert.equal(t.groupCount[FLOW_GROUP_UDP], 49);
+  const again = t.flowAllocFor(FLOW_TYPE_UDP);
+  assert.equal(again, udp[0]);
+  t.flowAllocCancel(again);
+  assert.equal(t.flowCheck(), null);
+  assert.match(
+    t.flowStatsLine(),
+    /UDP 49\/50.*refused at quota: TCP 0, UDP 1, ICMP 0; table full 1/,
+  );
+});
+
+Deno.test("flowCheck() passes under churn and names each kind of corruption", () => {
+  const t = new FlowTable({ capacity: 300, hashKey: KEY });
+  const live: number[] = [];
+  for (let round = 0; round < 2000; round++) {
+    if (live.length > 0 && (Math.random() < 0.45 || live.length >= 299)) {
+      const k = Math.floor(Math.random() * live.length);
+      t.flowFree(live[k]!);
+      live.splice(k, 1);
+    } else {
+      const idx = quickFlow(t);
+      t.flowHashInsert(flowSidx(idx, INISIDE));
+      if (Math.random() < 0.5) t.flowHashInsert(flowSidx(idx, TGTSIDE));
+      live.push(idx);
+    }
+    if (round % 7 === 0) t.flowDeferHandler();
+    assert.equal(t.flowCheck(false), null, `round ${round}`);
+  }
+  t.flowDeferHandler();
+  assert.equal(t.flowCheck(), null);
+  const idx = live[0]!;
+  const sidx = flowSidx(idx, INISIDE);
+  /* a key changed behind the hash's back */
+  t.lport[sidx] = t.lport[sidx]! ^ 1;
+  assert.match(t.flowCheck() ?? "", /stale hash|finds/);
+  t.lport[sidx] = t.lport[sidx]! ^ 1;
+  assert.equal(t.flowCheck(), null);
+  /* a state that disagrees with the free bitmap */
+  t.state[idx] = FLOW_STATE_FREE;
+  assert.match(t.flowCheck() ?? "", /bitmap says used/);
+  t.state[idx] = FLOW_STATE_ACTIVE;
+  /* a count off by one */
+  t.used++;
+  assert.match(t.flowCheck() ?? "", /^used/);
+  t.used--;
+  /* a flow left half set up */
+  const n = t.flowAlloc();
+  assert.match(t.flowCheck() ?? "", /being set up/);
+  t.flowAllocCancel(n);
+  assert.equal(t.flowCheck(), null);
 });

@@ -194,7 +194,7 @@ function pingNew(st: IcmpState, v6: boolean, id: number, now: number): number {
     return -1;
   }
   if (inanyIs4(key, 32) === v6) return -1;
-  const idx = fl.flowAlloc();
+  const idx = fl.flowAllocFor(v6 ? FLOW_TYPE_PING6 : FLOW_TYPE_PING4);
   if (idx < 0) return -1;
   fl.flowInitiate(idx, PIF_TAP, key, 16, key, 0, id, id);
   for (let i = 0; i < 16; i++) key[48 + i] = 0;
@@ -400,6 +400,19 @@ export function icmpTimer(now: number): void {
       continue;
     }
     if (now - st.ts[idx]! > ICMP_TIMEOUT_MS) pingClose(st, idx);
+  }
+}
+
+/** Ends every ping flow, closing its socket (at exit, and in tests). */
+export function icmpCloseAll(): void {
+  const st = S;
+  if (st === null) return;
+  const fl = st.c.flows;
+  for (let idx = 0; idx < fl.maxUsed; idx++) {
+    const t = fl.type[idx];
+    if (fl.state[idx] === FLOW_STATE_ACTIVE && (t === FLOW_TYPE_PING4 || t === FLOW_TYPE_PING6)) {
+      pingClose(st, idx);
+    }
   }
 }
 

@@ -64,6 +64,9 @@ export const SOCK_DRAINED = 1 << 6;
 /** Flag: the socket reported end of file (EPOLLRDHUP): a read will find it after the data. */
 export const SOCK_HUP = 1 << 7;
 
+/** Flag: SYN from the guest, host connect pending (counted against the half-open cap). */
+export const HALF_OPEN = 1 << 8;
+
 /** Names of the flags, for logs. */
 export const TCP_FLAG_NAMES: readonly string[] = [
   "ACK_TO_TAP_DUE",
@@ -74,6 +77,7 @@ export const TCP_FLAG_NAMES: readonly string[] = [
   "WS_OK",
   "SOCK_DRAINED",
   "SOCK_HUP",
+  "HALF_OPEN",
 ];
 
 /**

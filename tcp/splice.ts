@@ -218,8 +218,8 @@ export function spliceConnect(
     return fail(s, accepted, fd, "connect");
   }
   const fl = s.c.flows;
-  const idx = fl.flowAlloc();
-  if (idx < 0) return fail(s, accepted, fd, "flow table full");
+  const idx = fl.flowAllocFor(FLOW_TYPE_TCP_SPLICE);
+  if (idx < 0) return fail(s, accepted, fd, "flow table full or TCP quota reached");
   const pifA = toGuest ? PIF_HOST : PIF_SPLICE;
   const pifB = toGuest ? PIF_SPLICE : PIF_HOST;
   fl.flowInitiate(idx, pifA, lo, 0, lo, 0, port, 0);

@@ -104,6 +104,7 @@ import {
   ACK_QUEUED,
   ACK_TO_TAP_DUE,
   ESTABLISHED,
+  HALF_OPEN,
   seqDiff,
   SOCK_ACCEPTED,
   SOCK_BLOCKED,
@@ -125,6 +126,7 @@ import { AUTO_REF, type TcpAuto } from "./auto.ts";
 import { NS_REF, type TcpNsListeners } from "./listen_ns.ts";
 import { spliceConnect, spliceTimer } from "./splice.ts";
 import { inanyLoopback } from "../fwd/nat.ts";
+import { fdBudget, fdBudgetTick, fdOverBudget } from "../flow/fd_budget.ts";
 
 /** Timer period of the connection walk. */
 export const TCP_TIMER_INTERVAL_MS = 100;
@@ -153,6 +155,16 @@ export const PERSIST_INTERVAL_MS = 200;
  * 182 and 242 s without progress; reset at 302 s.
  */
 export const TCP_MAX_RETRANS = 8;
+/**
+ * Most connections from the guest with their host connect pending at once.
+ * A guest's SYNs to destinations that never answer would otherwise each hold
+ * a flow and a socket for SYN_TIMEOUT_MS: 150,000 of them fill the table.
+ * Beyond this, the oldest pending connect is given up (RST to the guest), so
+ * connections to destinations that answer keep being made; a destination
+ * that answers at all does within far less time than this many new SYNs
+ * take to arrive.
+ */
+export const TCP_HALF_OPEN_MAX = 1024;
 /** Window scale we advertise to the guest. */
 export const WS_TO_TAP = 8;
 /** Data frames filled per socket read. */
@@ -217,6 +229,19 @@ interface TcpState {
   watchLen: number;
   /** a descriptor held in reserve, given up to refuse a connection at EMFILE */
   reserveFd: number;
+  /** connections with HALF_OPEN set */
+  halfOpen: number;
+  /** most HALF_OPEN connections (TCP_HALF_OPEN_MAX unless a test sets it) */
+  halfOpenMax: number;
+  /** half-open connections, oldest first: flow index, then its halfOpenGen, per entry */
+  halfOpenRing: Int32Array;
+  /** first entry of the ring, and number of entries (some stale) */
+  halfOpenHead: number;
+  halfOpenLen: number;
+  /** generation of each flow's half-open entry, to tell stale ring entries */
+  halfOpenGen: Int32Array;
+  /** last generation given */
+  halfOpenLast: number;
   /** listening sockets taken out of the epoll set (no reserve left): fd, then data */
   paused: number[];
   /** when the paused listeners are polled again (ms) */
@@ -245,6 +270,14 @@ export interface TcpStats {
   refused: number;
   /** connections refused on a listening socket for want of descriptors (EMFILE, ENFILE) */
   refusedFds: number;
+  /** most connections with the host connect pending (the half-open cap) */
+  halfOpenMax: number;
+  /** half-open connections given up, oldest first, to make room under the cap */
+  halfOpenDropped: number;
+  /** SYNs from the guest answered with RST: no flow (table full or TCP quota) */
+  noFlow: number;
+  /** SYNs from the guest answered with RST: no descriptor (budget, EMFILE, ENFILE) */
+  noFd: number;
 }
 
 let S: TcpState | null = null;
@@ -352,6 +385,10 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     windowProbes: 0,
     refused: 0,
     refusedFds: 0,
+    halfOpenMax: TCP_HALF_OPEN_MAX,
+    halfOpenDropped: 0,
+    noFlow: 0,
+    noFd: 0,
   };
   const timerFd = timerCreate();
   timerSet(timerFd, TCP_TIMER_INTERVAL_MS, TCP_TIMER_INTERVAL_MS);
@@ -375,6 +412,13 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     watch: new Int32Array(c.flows.capacity + 1),
     watchLen: 0,
     reserveFd: reserveOpen(),
+    halfOpen: 0,
+    halfOpenMax: TCP_HALF_OPEN_MAX,
+    halfOpenRing: new Int32Array(4 * TCP_HALF_OPEN_MAX + 32),
+    halfOpenHead: 0,
+    halfOpenLen: 0,
+    halfOpenGen: new Int32Array(c.flows.capacity),
+    halfOpenLast: 0,
     paused: [],
     pausedUntil: 0,
     stats,
@@ -422,6 +466,19 @@ export function tcpReset(): void {
   libc.symbols.close(s.timerFd);
   if (s.reserveFd >= 0) libc.symbols.close(s.reserveFd);
   S = null;
+}
+
+/**
+ * Sets the half-open cap (tests; orzo uses TCP_HALF_OPEN_MAX).
+ * @param max most connections from the guest with their host connect pending
+ */
+export function tcpSetHalfOpenMax(max: number): void {
+  if (S === null) return;
+  S.halfOpenMax = Math.max(1, max | 0);
+  S.stats.halfOpenMax = S.halfOpenMax;
+  if (S.halfOpenRing.length < 4 * S.halfOpenMax + 32) {
+    halfOpenCompact(S, new Int32Array(4 * S.halfOpenMax + 32));
+  }
 }
 
 /**
@@ -764,6 +821,7 @@ function tcpRstNoConn(
 function connClose(S: TcpState, idx: number, rstPeer: boolean): void {
   const conns = S.conns;
   const fd = conns.sock[idx]!;
+  if (conns.flags[idx]! & HALF_OPEN) S.halfOpen--;
   if (fd >= 0) {
     if (rstPeer) libc.symbols.setsockopt(fd, SOL_SOCKET, SO_LINGER, lingerBytes, 8);
     libc.symbols.close(fd);
@@ -1008,8 +1066,11 @@ function connFromTap(
     fwdRefusalLog("TCP", v6, why, key, 0, sport, dport);
     return;
   }
-  const idx = fl.flowAlloc();
+  /* at the half-open cap: the oldest pending connect makes room */
+  if (S.halfOpen >= S.halfOpenMax) halfOpenDropOldest(S);
+  const idx = fl.flowAllocFor(FLOW_TYPE_TCP);
   if (idx < 0) {
+    S.stats.noFlow++;
     tcpRstSyn(S, v6, seq, sport, dport);
     return;
   }
@@ -1023,8 +1084,12 @@ function connFromTap(
     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
     0,
   );
-  if (fd < 0) {
+  if (fd < 0 || fdOverBudget(fd)) {
+    /* no descriptor: an RST for this connection only */
+    if (fd >= 0) libc.symbols.close(fd);
+    else if (errno() === ERRNO.EMFILE || errno() === ERRNO.ENFILE) fdBudget.exhausted++;
     fl.flowAllocCancel(idx);
+    S.stats.noFd++;
     tcpRstSyn(S, v6, seq, sport, dport);
     return;
   }
@@ -1059,6 +1124,78 @@ function connFromTap(
   S.loop.epoll.add(fd, SOCK_EVENTS, EPOLL_TYPE_TCP, idx);
   S.stats.opened++;
   if (rc === 0) connectFinish(S, idx, now);
+  else halfOpenAdd(S, idx);
+}
+
+/** Counts a connection as half-open and queues it, newest last. */
+function halfOpenAdd(S: TcpState, idx: number): void {
+  const conns = S.conns;
+  conns.flags[idx] = conns.flags[idx]! | HALF_OPEN;
+  S.halfOpen++;
+  const gen = (S.halfOpenLast + 1) | 0;
+  S.halfOpenLast = gen;
+  S.halfOpenGen[idx] = gen;
+  const ring = S.halfOpenRing;
+  const slots = ring.length >> 1;
+  if (S.halfOpenLen === slots) halfOpenCompact(S, ring);
+  const at = ((S.halfOpenHead + S.halfOpenLen) % slots) * 2;
+  S.halfOpenRing[at] = idx;
+  S.halfOpenRing[at + 1] = gen;
+  S.halfOpenLen++;
+}
+
+/** Whether a ring entry still names a half-open connection. */
+function halfOpenLive(S: TcpState, idx: number, gen: number): boolean {
+  return S.c.flows.state[idx] === FLOW_STATE_ACTIVE && S.c.flows.type[idx] === FLOW_TYPE_TCP &&
+    (S.conns.flags[idx]! & HALF_OPEN) !== 0 && S.halfOpenGen[idx] === gen;
+}
+
+/**
+ * Drops the stale entries of the ring (connections no longer half-open),
+ * keeping the order, into `to` (the same ring or a larger one). At most
+ * halfOpenMax entries are live, and the ring has room for four times that:
+ * compaction runs once every 3 * halfOpenMax additions at most.
+ */
+function halfOpenCompact(S: TcpState, to: Int32Array): void {
+  const from = S.halfOpenRing;
+  const slots = from.length >> 1;
+  let kept = 0;
+  for (let i = 0; i < S.halfOpenLen; i++) {
+    const at = ((S.halfOpenHead + i) % slots) * 2;
+    const idx = from[at]!;
+    const gen = from[at + 1]!;
+    if (!halfOpenLive(S, idx, gen)) continue;
+    to[kept * 2] = idx;
+    to[kept * 2 + 1] = gen;
+    kept++;
+  }
+  S.halfOpenRing = to;
+  S.halfOpenHead = 0;
+  S.halfOpenLen = kept;
+}
+
+/**
+ * Gives up the oldest half-open connection: RST to the guest (acknowledging
+ * its SYN, as for a refused connect), socket closed, flow freed.
+ */
+function halfOpenDropOldest(S: TcpState): void {
+  const ring = S.halfOpenRing;
+  const slots = ring.length >> 1;
+  while (S.halfOpenLen > 0) {
+    const at = S.halfOpenHead * 2;
+    const idx = ring[at]!;
+    const gen = ring[at + 1]!;
+    S.halfOpenHead = (S.halfOpenHead + 1) % slots;
+    S.halfOpenLen--;
+    if (!halfOpenLive(S, idx, gen)) continue;
+    if (logLevel >= LOG_DEBUG) debug(`TCP flow ${idx}: half-open cap reached, connect given up`);
+    S.conns.events[idx] = TAP_SYN_ACK_SENT;
+    tcpSendFlags(S, idx, RST | ACK);
+    S.stats.rstToTap++;
+    S.stats.halfOpenDropped++;
+    connClose(S, idx, false);
+    return;
+  }
 }
 
 /** RST for a SYN we could not serve (key holds its addresses). */
@@ -1082,6 +1219,10 @@ function connectFinish(S: TcpState, idx: number, now: number): void {
   intLen[0] = 4;
   intBuf[0] = 0;
   libc.symbols.getsockopt(conns.sock[idx]!, SOL_SOCKET, SO_ERROR, intBytes, intLenBytes);
+  if (intBuf[0] === 0 && (conns.flags[idx]! & HALF_OPEN)) {
+    conns.flags[idx] = conns.flags[idx]! & ~HALF_OPEN;
+    S.halfOpen--;
+  }
   if (intBuf[0] !== 0) {
     if (logLevel >= LOG_DEBUG) debug(`TCP flow ${idx}: connect failed: errno ${intBuf[0]}`);
     /* RST in reply to the guest's SYN: ack its sequence */
@@ -1439,8 +1580,16 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
     if (cfd < 0) {
       const e = errno();
       if (e !== ERRNO.EMFILE && e !== ERRNO.ENFILE) return;
+      fdBudget.exhausted++;
       refusePending(s, fd, data, now);
       if (s.paused.length > 0) return;
+      continue;
+    }
+    if (fdOverBudget(cfd)) {
+      /* beyond the flows' share of descriptors: refused, as at EMFILE */
+      s.stats.refusedFds++;
+      libc.symbols.setsockopt(cfd, SOL_SOCKET, SO_LINGER, lingerBytes, 8);
+      libc.symbols.close(cfd);
       continue;
     }
     let v6: boolean;
@@ -1491,7 +1640,7 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
     fwdGuestAddr(c, v6, key, 32);
     for (let i = 48; i < 64; i++) key[i] = 0;
     const fl = c.flows;
-    const idx = fl.flowAlloc();
+    const idx = fl.flowAllocFor(FLOW_TYPE_TCP);
     if (idx < 0) {
       libc.symbols.close(cfd);
       continue;
@@ -1606,6 +1755,7 @@ export function tcpTimer(now: number): void {
     }
   }
   s.lastTimer = now;
+  fdBudgetTick(now);
   if (s.paused.length > 0 && now >= s.pausedUntil) listenResume(s);
   if (now - s.lastScan >= 1000) {
     s.lastScan = now;
@@ -1660,7 +1810,9 @@ export function tcpStatsLine(): string {
   return `TCP: opened ${t.opened}, closed ${t.closed}, resets to guest ${t.rstToTap}, ` +
     `dropped ${t.dropped}, retransmits ${t.retransmits}, partial writes ${t.partialWrites}, ` +
     `window probes ${t.windowProbes}, refused ${t.refused}, ` +
-    `refused for want of descriptors ${t.refusedFds}`;
+    `refused for want of descriptors ${t.refusedFds}; half-open ${S!.halfOpen} ` +
+    `(cap ${t.halfOpenMax}, oldest dropped ${t.halfOpenDropped}), SYNs reset for want of ` +
+    `a flow ${t.noFlow}, of a descriptor ${t.noFd}`;
 }
 
 /**

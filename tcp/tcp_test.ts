@@ -50,12 +50,14 @@ import {
   tcpOpenCount,
   tcpReset,
   tcpRto,
+  tcpSetHalfOpenMax,
   tcpSetListeners,
   type TcpStats,
   tcpTimer,
 } from "./tcp.ts";
 import { TAP_FIN_ACKED, TAP_FIN_SENT } from "./conn.ts";
 import { FakeTap } from "../tests/helpers/fake_tap.ts";
+import { fdBudget } from "../flow/fd_budget.ts";
 import { closedPort, HostConn, HostListener } from "../tests/helpers/host_sock.ts";
 import {
   ACK,
@@ -372,6 +374,61 @@ tcpTest("tcpTapHandler() holds the SYN-ACK while the host connect is pending", a
   await expectNoFrame(h, "accept queue full", 300);
   assert.ok(srv.accept() !== null, "the queued connection");
   expectTcp(await nextFrame(h, "SYN-ACK after the retried connect"), flags(SYN | ACK));
+});
+
+tcpTest(
+  "half-open cap: the oldest pending connects are reset, a live one still opens",
+  async (h) => {
+    tcpSetHalfOpenMax(4);
+    /* a destination that never answers: backlog 0, its one queue slot taken */
+    const srv = new HostListener(false, 0);
+    h.owned.push(srv);
+    const filler = HostConn.connect(false, srv.port);
+    h.owned.push(filler);
+    await pumpFor(h, 20);
+    for (let i = 0; i < 6; i++) {
+      inject(h, { ...SYN_TEMPL, sport: 41000 + i, dport: srv.port, seq: 7000 + i });
+    }
+    /* SYNs 5 and 6 make room: the first two are given up, acking their SYNs */
+    for (let i = 0; i < 2; i++) {
+      expectTcp(
+        await nextFrame(h, `RST for pending connect ${i}`),
+        flags(RST | ACK),
+        ackNum(7001 + i),
+        dstAddr(GUEST4, 41000 + i),
+      );
+    }
+    assert.equal(h.stats.halfOpenDropped, 2);
+    assert.equal(tcpOpenCount(), 4, "pending connects left");
+    /* a live destination: one more drop, then its SYN-ACK */
+    const live = new HostListener(false);
+    h.owned.push(live);
+    inject(h, { ...SYN_TEMPL, sport: 42000, dport: live.port, seq: 9000 });
+    expectTcp(await nextFrame(h, "third RST"), flags(RST | ACK), dstAddr(GUEST4, 41002));
+    expectTcp(await nextFrame(h, "SYN-ACK of the live one"), flags(SYN | ACK), ackNum(9001));
+    assert.equal(h.stats.halfOpenDropped, 3);
+    await pumpFor(h, 10);
+    assert.equal(h.c.flows.flowCheck(), null, "flow table consistent");
+    assert.equal(h.c.flows.groupCount[0], 4, "TCP flows counted");
+  },
+);
+
+tcpTest("a SYN beyond the descriptor budget is reset, nothing else is touched", async (h) => {
+  const saved = fdBudget.max;
+  try {
+    fdBudget.max = 0;
+    const live = new HostListener(false);
+    h.owned.push(live);
+    inject(h, { ...SYN_TEMPL, dport: live.port, seq: 100 });
+    expectTcp(await nextFrame(h, "RST"), flags(RST | ACK), ackNum(101));
+    assert.equal(h.stats.noFd, 1);
+    assert.equal(tcpOpenCount(), 0);
+    fdBudget.max = saved;
+    inject(h, { ...SYN_TEMPL, sport: 40001, dport: live.port, seq: 200 });
+    expectTcp(await nextFrame(h, "SYN-ACK"), flags(SYN | ACK), ackNum(201));
+  } finally {
+    fdBudget.max = saved;
+  }
 });
 
 for (const v6 of [false, true]) {

@@ -14,7 +14,13 @@
  * where orzo forwards it. A flow lives while datagrams pass: it expires
  * after UDP_TIMEOUT_MS without traffic, or UDP_TIMEOUT_STREAM_MS once it has
  * carried datagrams in both directions (the kernel's conntrack timeouts,
- * which passt follows).
+ * which passt follows). A flow that came from outside (a -u port) and was
+ * never answered ends after UDP_TIMEOUT_UNREPLIED_MS only: anyone can make
+ * such flows, with any source address and port, and each holds a
+ * descriptor (a duplicate of the listener). New flows take at most the UDP
+ * share of the flow table (flow/table.ts quotas) and descriptors within the
+ * budget (flow/fd_budget.ts); beyond either the datagram is dropped and
+ * counted.
  *
  * ## Sockets
  *
@@ -118,11 +124,17 @@ import { diagOpen, diagPorts } from "../fwd/diag.ts";
 import { scanPorts } from "../fwd/scan.ts";
 import type { FwdSpec } from "../conf/ports.ts";
 import { portIsSet } from "../conf/ports.ts";
+import { fdBudget, fdBudgetTick, fdOverBudget } from "../flow/fd_budget.ts";
 
 /** Idle timeout of a flow, ms (conntrack's nf_conntrack_udp_timeout). */
 export const UDP_TIMEOUT_MS = 30_000;
 /** Idle timeout of a flow that saw traffic both ways, ms (nf_conntrack_udp_timeout_stream). */
 export const UDP_TIMEOUT_STREAM_MS = 120_000;
+/**
+ * Idle timeout of a flow from outside (a listening socket) that was never
+ * answered, ms: spoofed sources hold a descriptor this long, not 30 s.
+ */
+export const UDP_TIMEOUT_UNREPLIED_MS = 5_000;
 /** Datagrams read by one recvmmsg(). */
 export const UDP_BATCH = 32;
 /** recvmmsg() rounds per readiness event at most, so other fds get their turn. */
@@ -160,6 +172,12 @@ export interface UdpStats {
   malformed: number;
   /** datagrams from the guest refused by fwdTapTarget() (no flow, no socket; in dropped too) */
   refused: number;
+  /** flows from outside that ended unanswered after UDP_TIMEOUT_UNREPLIED_MS */
+  unrepliedExpired: number;
+  /** new flows not made for want of a flow entry (table full or UDP quota; in dropped too) */
+  noFlow: number;
+  /** new flows not made for want of a descriptor (budget, EMFILE, ENFILE; in dropped too) */
+  noFd: number;
 }
 
 /** The module's state, set by udpInit(). */
@@ -412,6 +430,9 @@ export function udpInit(
     dropped: 0,
     malformed: 0,
     refused: 0,
+    unrepliedExpired: 0,
+    noFlow: 0,
+    noFd: 0,
   };
   S = {
     c,
@@ -653,16 +674,18 @@ function flowFromTap(
   }
   /* a link-local target would need a scope: not forwarded */
   if (v6 && inanyIsLinkLocal6(key, 32)) return -1;
-  const idx = fl.flowAlloc();
-  if (idx < 0) return -1;
+  const idx = fl.flowAllocFor(FLOW_TYPE_UDP);
+  if (idx < 0) {
+    st.stats.noFlow++;
+    return -1;
+  }
   fl.flowInitiate(idx, PIF_TAP, key, 16, key, 0, dport, sport);
   keyAny(48, v6);
-  const raw = libc.symbols.socket(
-    v6 ? AF_INET6 : AF_INET,
-    SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-    0,
+  const raw = budgeted(
+    st,
+    libc.symbols.socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
   );
-  const s = raw < 0 ? -errno() : udpFlowSocket(raw, v6, 48, sport, 32, dport);
+  const s = raw < 0 ? raw : udpFlowSocket(raw, v6, 48, sport, 32, dport);
   if (s < 0) {
     if (logLevel >= LOG_DEBUG) {
       debug(`UDP: cannot open a socket for a flow from the guest: errno ${-s}`);
@@ -696,8 +719,11 @@ function flowFromListener(st: UdpState, l: number, sport: number, now: number): 
   const lport = L.port[l]!;
   const eport = L.target[l]!;
   const v6 = !inanyIs4(key, 0);
-  const idx = fl.flowAlloc();
-  if (idx < 0) return -1;
+  const idx = fl.flowAllocFor(FLOW_TYPE_UDP);
+  if (idx < 0) {
+    st.stats.noFlow++;
+    return -1;
+  }
   fl.flowInitiate(idx, pif, L.addr, l * 16, key, 0, lport, sport);
   const tgt = flowSidx(idx, TGTSIDE);
   let targetSet = false;
@@ -709,12 +735,11 @@ function flowFromListener(st: UdpState, l: number, sport: number, now: number): 
     }
     keyLoopback(32, v6);
     inanyCopy(key, 48, key, 0);
-    const raw = libc.symbols.socket(
-      v6 ? AF_INET6 : AF_INET,
-      SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-      0,
+    const raw = budgeted(
+      st,
+      libc.symbols.socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0),
     );
-    const s = raw < 0 ? -errno() : udpFlowSocket(raw, v6, 48, sport, 32, eport);
+    const s = raw < 0 ? raw : udpFlowSocket(raw, v6, 48, sport, 32, eport);
     if (s < 0) {
       fl.flowAllocCancel(idx);
       return -1;
@@ -734,11 +759,12 @@ function flowFromListener(st: UdpState, l: number, sport: number, now: number): 
       else if (!inanyIsUnspecified(L.toAddr, l * 16)) inanyCopy(key, 32, L.toAddr, l * 16);
       else fwdGuestAddr(c, v6, key, 32);
       keyAny(48, v6);
-      const raw = st.nsSync!.socket(
+      const ns = st.nsSync!.socket(
         v6 ? AF_INET6 : AF_INET,
         SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
         0,
       );
+      const raw = ns < 0 ? ns : budgeted(st, ns);
       const s = raw < 0 ? raw : udpFlowSocket(raw, v6, 48, sport, 32, eport);
       if (s >= 0) {
         fl.flowTarget(idx, PIF_SPLICE, key, 48, key, 32, boundPort, eport);
@@ -772,7 +798,7 @@ function flowFromListener(st: UdpState, l: number, sport: number, now: number): 
   fl.flowSetType(idx, FLOW_TYPE_UDP);
   /* replies leave from the forwarded port: keep a duplicate of the listener */
   const ini = flowSidx(idx, INISIDE);
-  const dup = libc.symbols.fcntl(L.fd[l]!, 1030, /* F_DUPFD_CLOEXEC */ 0);
+  const dup = budgeted(st, libc.symbols.fcntl(L.fd[l]!, 1030, /* F_DUPFD_CLOEXEC */ 0));
   if (dup < 0) {
     flowCancel(st, idx);
     return -1;
@@ -792,6 +818,28 @@ function flowFromListener(st: UdpState, l: number, sport: number, now: number): 
     return -1;
   }
   return ini;
+}
+
+/**
+ * Checks a descriptor just opened (or the failure to open it) for a new flow
+ * against the descriptor budget: counts and closes what the flow may not
+ * keep.
+ * @param fd the new descriptor, or -1 with errno set
+ * @returns fd, or -errno (-EMFILE when beyond the budget)
+ */
+function budgeted(st: UdpState, fd: number): number {
+  if (fd < 0) {
+    const e = errno();
+    if (e === ERRNO.EMFILE || e === ERRNO.ENFILE) fdBudget.exhausted++;
+    st.stats.noFd++;
+    return -e;
+  }
+  if (fdOverBudget(fd)) {
+    libc.symbols.close(fd);
+    st.stats.noFd++;
+    return -ERRNO.EMFILE;
+  }
+  return fd;
 }
 
 function isZero(a: Uint8Array): boolean {
@@ -1095,15 +1143,21 @@ export function udpTimer(now: number): void {
   const st = S!;
   if (now - st.lastTimer < UDP_TIMER_MS) return;
   st.lastTimer = now;
+  fdBudgetTick(now);
   const fl = st.c.flows;
   const end = fl.maxUsed;
   for (let idx = 0; idx < end; idx++) {
     if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_UDP) continue;
-    const limit = st.dirs[idx] === (DIR_FROM_INI | DIR_FROM_TGT)
+    const dirs = st.dirs[idx]!;
+    const unreplied = (dirs & DIR_FROM_TGT) === 0 && fl.pif[flowSidx(idx, INISIDE)] === PIF_HOST;
+    const limit = dirs === (DIR_FROM_INI | DIR_FROM_TGT)
       ? UDP_TIMEOUT_STREAM_MS
+      : unreplied
+      ? UDP_TIMEOUT_UNREPLIED_MS
       : UDP_TIMEOUT_MS;
     if (now - st.ts[idx]! > limit) {
       flowLog(idx, "timeout");
+      if (unreplied) st.stats.unrepliedExpired++;
       udpFlowClose(st, idx);
     }
   }
@@ -1148,7 +1202,8 @@ export function udpStatsLine(): string {
   if (s === undefined) return "udp: off";
   return `udp: flows ${s.flowsOpened} opened, ${s.flowsClosed} closed; datagrams from tap ${s.fromTap}, ` +
     `to tap ${s.toTap}, spliced ${s.spliced}, dropped ${s.dropped}, malformed ${s.malformed}, ` +
-    `refused ${s.refused}`;
+    `refused ${s.refused}; unreplied from outside expired ${s.unrepliedExpired}, ` +
+    `flows not made for want of an entry ${s.noFlow}, of a descriptor ${s.noFd}`;
 }
 
 /**
