@@ -227,6 +227,13 @@ Deno.test({
           conn.close();
           /* the loop still answers */
           assert.deepEqual(await ctlOk(sock, "list"), { ok: true, tcp: [], udp: [] });
+          /* orzo runs as nobody now, but a port below 1024 binds: -c keeps
+           * CAP_NET_BIND_SERVICE (isolate/isolate.ts keptCaps) */
+          assert.deepEqual(await ctlOk(sock, "add", "tcp", "81"), { ok: true });
+          assert.deepEqual(await ctlOk(sock, "add", "udp", "81"), { ok: true });
+          const ss = await t.inHost(["ss", "-Hltnu", "sport = :81"]);
+          assert.match(ss.stdout, /tcp/);
+          assert.match(ss.stdout, /udp/);
         },
       );
       assert.equal(orzo.code, 0, orzo.stderr);
