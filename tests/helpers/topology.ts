@@ -107,11 +107,18 @@ export class Topology {
   static async create(
     opts: { noDefaultRoute?: boolean; v4Only?: boolean } = {},
   ): Promise<Topology> {
-    const id = `${Deno.pid}-${counter++}`;
+    /* /run/netns is shared with processes of other PID namespaces: the PID
+     * alone is not unique, and a name that is taken is not ours to delete */
+    const id = `${Deno.pid}-${counter++}-${crypto.randomUUID().slice(0, 6)}`;
     const t = new Topology(`orzo-h-${id}`, `orzo-r-${id}`);
+    await sh(["ip", "netns", "add", t.host]);
     try {
-      await sh(["ip", "netns", "add", t.host]);
       await sh(["ip", "netns", "add", t.remote]);
+    } catch (e) {
+      await run(["ip", "netns", "del", t.host]);
+      throw e;
+    }
+    try {
       const r = (a: string[]) => sh(["ip", "-n", t.remote, ...a]);
       const h = (a: string[]) => sh(["ip", "-n", t.host, ...a]);
       await r(["link", "add", "veth-r", "type", "veth", "peer", "name", "eth0", "netns", t.host]);

@@ -20,7 +20,7 @@
  */
 
 /** One file or directory of the initramfs. */
-interface CpioEntry {
+export interface CpioEntry {
   /** path without the leading slash */
   name: string;
   /** st_mode (type and permissions) */
@@ -184,12 +184,14 @@ exit 0
  * @param kernel the kernel (for its modules)
  * @param script the test's shell script, run as /test.sh
  * @param timeoutS deadline of the script inside the VM
+ * @param extra more files and directories (parents first, none under an existing path)
  * @returns the cpio archive
  */
 export async function buildInitramfs(
   kernel: Kernel,
   script: string,
   timeoutS: number,
+  extra: CpioEntry[] = [],
 ): Promise<Uint8Array> {
   const enc = new TextEncoder();
   const entries: CpioEntry[] = [];
@@ -210,7 +212,7 @@ export async function buildInitramfs(
     data: enc.encode(UDHCPC_SCRIPT),
   });
   entries.push({ name: "test.sh", mode: S_IFREG | 0o755, data: enc.encode(script) });
-  return cpioNewc(entries);
+  return cpioNewc([...entries, ...extra]);
 }
 
 /** Options of a VM. */
@@ -227,6 +229,8 @@ export interface VmOptions {
   timeoutMs?: number;
   /** the netdev and device as libvirt passes them (-netdev JSON); default the plain argv form */
   libvirtJson?: boolean;
+  /** more files for the initramfs (see buildInitramfs) */
+  files?: CpioEntry[];
 }
 
 /** Carriage returns and terminal escapes (the firmware clears the screen). */
@@ -269,6 +273,11 @@ export class Vm {
     drain(child.stderr);
   }
 
+  /** qemu's PID (for its CPU time) */
+  get pid(): number {
+    return this.child.pid;
+  }
+
   private wake(): void {
     const w = this.waiters;
     this.waiters = [];
@@ -287,7 +296,7 @@ export class Vm {
     const initrd = `${tmp}/initrd.cpio`;
     await Deno.writeFile(
       initrd,
-      await buildInitramfs(kernel, opts.script, Math.floor(timeoutMs / 1000) - 10),
+      await buildInitramfs(kernel, opts.script, Math.floor(timeoutMs / 1000) - 10, opts.files),
     );
     const mac = opts.mac ?? "52:54:00:12:34:56";
     const netdev = opts.libvirtJson
