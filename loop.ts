@@ -41,6 +41,9 @@ import { err } from "./log.ts";
 /** Longest time the loop goes without yielding to Deno's event loop (ms). */
 export const SIGNAL_CHECK_MS = 50;
 
+/** Longest run of extra yields asked for by {@linkcode EventLoop.yieldMore} (ms). */
+export const YIELD_MORE_MS = 20;
+
 /** Reference types: what an fd in the epoll set is. */
 export const EPOLL_TYPE_NONE = 0;
 /** the tap device (pasta) */
@@ -71,8 +74,14 @@ export const EPOLL_TYPE_UDP = 12;
 export const EPOLL_TYPE_UDP_LISTEN = 13;
 /** ICMP ping socket */
 export const EPOLL_TYPE_PING = 14;
+/** listening control socket (-c, fwd/ctl.ts) */
+export const EPOLL_TYPE_CTL_LISTEN = 15;
+/** a control connection (fwd/ctl.ts) */
+export const EPOLL_TYPE_CTL = 16;
+/** eventfd by which an embedding program asks the loop to yield (lib/) */
+export const EPOLL_TYPE_WAKE = 17;
 /** Number of reference types. */
-export const EPOLL_NUM_TYPES = 15;
+export const EPOLL_NUM_TYPES = 18;
 
 /** Names of the reference types, for logs. */
 export const EPOLL_TYPE_NAMES: readonly string[] = [
@@ -91,6 +100,9 @@ export const EPOLL_TYPE_NAMES: readonly string[] = [
   "UDP",
   "UDP listen",
   "ping",
+  "control listen",
+  "control",
+  "wake",
 ];
 
 /**
@@ -112,6 +124,14 @@ export class EventLoop {
   failures = 0;
   /** events dispatched, by reference type (for --stats) */
   readonly events: Float64Array = new Float64Array(EPOLL_NUM_TYPES);
+  /** set by a handler to make run() yield to Deno's event loop after this batch */
+  yieldNow = false;
+  /**
+   * Asked after each yield: while it returns true, run() yields again (for
+   * at most YIELD_MORE_MS), so that work the runtime still holds for this
+   * thread (a Worker's message) runs before the loop blocks again.
+   */
+  yieldMore: (() => boolean) | null = null;
   /** set to stop the loop after the current batch */
   exitCode: number | null = null;
   /**
@@ -208,9 +228,13 @@ export class EventLoop {
         err(`epoll_wait: errno ${-n}`);
         return 1;
       }
-      if (n === -4 || performance.now() - lastYield >= SIGNAL_CHECK_MS) {
+      if (n === -4 || this.yieldNow || performance.now() - lastYield >= SIGNAL_CHECK_MS) {
+        this.yieldNow = false;
         /* Deno's runtime parks meanwhile: signal listeners run */
-        await libc.symbols.getpid_async();
+        const t0 = performance.now();
+        do {
+          await libc.symbols.getpid_async();
+        } while (this.yieldMore?.() === true && performance.now() - t0 < YIELD_MORE_MS);
         lastYield = performance.now();
       }
     }

@@ -2,7 +2,8 @@
  * main.ts - orzo's command-line entry point.
  *
  * `deno run --allow-ffi main.ts --pasta [OPTIONS] [-- CMD...]` runs pasta
- * mode; without `--pasta`, passt mode. A program (or link, or launcher with
+ * mode; without `--pasta`, passt mode; `ctl SOCKET ...` talks to a running
+ * one's control socket (fwd/ctl_client.ts). A program (or link, or launcher with
  * ORZO_ARGV0) named `pasta` behaves as `--pasta`. Any set-up error ends here
  * as one line on standard error and a non-zero exit status.
  *
@@ -43,6 +44,12 @@ export async function main(args: string[]): Promise<number> {
     const b = new TextEncoder().encode(s);
     Deno.stdout.writeSync(b);
   };
+  if (args[0] === "ctl") {
+    /* orzo ctl SOCKET OP ...: a client of a running orzo's control socket */
+    const { ctlMain } = await import("./fwd/ctl_client.ts");
+    const e = (s: string) => Deno.stderr.writeSync(new TextEncoder().encode(`${name} ctl: ${s}`));
+    return ctlMain(args.slice(1), w, e);
+  }
   try {
     const conf = confParse(args, { argv0Pasta: name === "pasta" });
     if (conf.help) {

@@ -2,11 +2,35 @@
  * orzo: user-mode networking for containers and virtual machines, after
  * passt/pasta, in TypeScript on Deno.
  *
- * This module is the library surface: option parsing, the execution context,
- * the wire views and checksums, the flow table, the local responders and the
- * pcap writer. The program itself is `main.ts`.
+ * This module is the library surface: a network to start and change at run
+ * time ({@linkcode startPasta}), and the parts: option parsing, the
+ * execution context, the wire views and checksums, the flow table, the local
+ * responders and the pcap writer. The program itself is `main.ts`.
  *
- * @example Usage
+ * A network runs in a Worker of its own (its packet loop blocks a thread),
+ * so the program's timers and I/O carry on; it needs `--allow-ffi`, read
+ * access to orzo's files (the Worker's modules), and root or a user
+ * namespace where the program is root.
+ *
+ * @example A network with a forward added and removed at run time
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { startPasta } from "./mod.ts";
+ *
+ * // a new namespace with a tap, nothing forwarded at start, no command
+ * const net = await startPasta(["--config-net", "-q", "-t", "none", "-u", "none"]);
+ * try {
+ *   await net.addForward("tcp", "18080:80");
+ *   assert.deepEqual((await net.listForwards()).tcp, ["18080:80"]);
+ *   const s = await net.stats();
+ *   assert.equal(s.tcp?.opened, 0);
+ *   assert.equal(await net.removeForward("tcp", "18080:80"), 1);
+ * } finally {
+ *   assert.equal(await net.close(), 0);
+ * }
+ * ```
+ *
+ * @example Option parsing
  * ```ts
  * import assert from "node:assert/strict";
  * import { confParse } from "./mod.ts";
@@ -37,3 +61,7 @@ export { NsSync } from "./ns/ns_sync.ts";
 export { TAP_NONE, tapDeviceBackend } from "./tap/backend.ts";
 export type { TapBackend } from "./tap/backend.ts";
 export { main } from "./main.ts";
+export { Network, startPasta } from "./lib/net.ts";
+export type { FlowEvent, StartOptions } from "./lib/net.ts";
+export type { NetCounters } from "./counters.ts";
+export type { FwdProto } from "./fwd/runtime.ts";

@@ -54,6 +54,8 @@ import { ConfError } from "./conf/errors.ts";
 import { hostUpstream, nlClose, nlOpen } from "./ffi/netlink_io.ts";
 import { statsStart } from "./stats.ts";
 import { protoInit } from "./protocols.ts";
+import { CtlServer } from "./fwd/ctl.ts";
+import { netCounters } from "./counters.ts";
 import { udpStatsLine } from "./udp/udp.ts";
 import { icmpStatsLine } from "./icmp/icmp.ts";
 import { tcpCloseAll, tcpStatsLine, tcpTapWritable } from "./tcp/tcp.ts";
@@ -166,7 +168,7 @@ async function passtRun(
   loop.on(EPOLL_TYPE_TIMER, (fd) => timerAck(fd));
 
   if (conf.pcap !== undefined) pcapOpen(conf.pcap);
-  await protoInit(c, loop, conf, null);
+  const protos = await protoInit(c, loop, conf, null);
   if (conf.stats !== undefined) {
     statsStart(loop, conf.stats, () => [
       tapStatsLine(c, loop),
@@ -197,6 +199,11 @@ async function passtRun(
     libc.symbols.open(cString(conf.pidFile), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644),
     `open ${conf.pidFile}`,
   );
+  /* forwards changed at run time (-c): opened while privileged */
+  const ctl = conf.confPath === undefined ? null : new CtlServer(loop, conf.confPath, {
+    fwd: protos.fwd,
+    stats: () => netCounters(c, loop, protos),
+  }, ids);
   /* owned by the user orzo becomes, who removes it at exit (as pasta.ts) */
   if (pidFd >= 0 && ids !== null) libc.symbols.fchown(pidFd, ids.uid, ids.gid);
   await isolate({ ids, keep: keptCaps(conf, ids !== null, false), threads: [] });
@@ -209,6 +216,7 @@ async function passtRun(
   /* one turn of Deno's runtime: it finishes setting up the signal listeners */
   await libc.symbols.getpid_async();
   const code = await loop.run(1000);
+  ctl?.close();
   debug(tapStatsLine(c, loop));
   debug(streamStatsLine(stream));
   debug(c.flows.flowStatsLine());

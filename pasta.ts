@@ -57,7 +57,9 @@ import { hostUpstream, nlOpen } from "./ffi/netlink_io.ts";
 import type { Upstream } from "./ffi/netlink_io.ts";
 import { nsConfigure, type NsConfInput, nsLoopbackUp } from "./ns/ns_conf.ts";
 import { statsStart } from "./stats.ts";
-import { protoInit } from "./protocols.ts";
+import { type Protocols, protoInit } from "./protocols.ts";
+import { CtlServer } from "./fwd/ctl.ts";
+import { netCounters } from "./counters.ts";
 import { fdBudgetLine } from "./flow/fd_budget.ts";
 import { dnsConf } from "./fwd/dns.ts";
 import { NsSync } from "./ns/ns_sync.ts";
@@ -238,11 +240,31 @@ export async function pastaMain(conf: Config): Promise<number> {
   return await pastaRun(conf, target, background, ids);
 }
 
-async function pastaRun(
+/** A network run by a program through the library (lib/), not by the CLI. */
+export interface PastaEmbed {
+  /**
+   * Called once the network is up, right before the loop runs. An embedded
+   * network installs no signal listeners, changes no privileges and, when
+   * it has neither a namespace to join nor a command, spawns nothing.
+   */
+  ready(net: { c: Ctx; loop: EventLoop; protos: Protocols; child: number }): void;
+}
+
+/**
+ * Runs pasta mode once the process is set (user namespace, background).
+ * @param conf the configuration
+ * @param target the namespace to join, or null for a new one
+ * @param background whether to report readiness to the parent (daemon.ts)
+ * @param ids the user to become, or null
+ * @param embed set when a program runs the network through the library
+ * @returns the exit code
+ */
+export async function pastaRun(
   conf: Config,
   target: string | null,
   background: boolean,
   ids: UserIds | null,
+  embed?: PastaEmbed,
 ): Promise<number> {
   const c = ctxNew(FLOW_MAX);
   c.mode = "pasta";
@@ -325,7 +347,7 @@ async function pastaRun(
     }
   }
 
-  await protoInit(c, loop, conf, ns);
+  const protos = await protoInit(c, loop, conf, ns);
   if (conf.stats !== undefined) {
     statsStart(loop, conf.stats, () => [
       tapStatsLine(c, loop),
@@ -365,6 +387,7 @@ async function pastaRun(
   loop.on(EPOLL_TYPE_TIMER, (fd) => timerAck(fd));
 
   const stopOn = (sig: Deno.Signal, code: number) => {
+    if (embed !== undefined) return;
     try {
       Deno.addSignalListener(sig, () => {
         if (child > 0) libc.symbols.kill(child, SIGTERM);
@@ -386,7 +409,12 @@ async function pastaRun(
    * where the directory lets that user (a sticky /tmp, say) */
   if (pidFd >= 0 && ids !== null) libc.symbols.fchown(pidFd, ids.uid, ids.gid);
 
-  if (target === null) {
+  /* forwards changed at run time (-c): opened while privileged */
+  const ctl = conf.confPath === undefined ? null : new CtlServer(loop, conf.confPath, {
+    fwd: protos.fwd,
+    stats: () => netCounters(c, loop, protos),
+  }, ids);
+  if (target === null && (embed === undefined || conf.command.length > 0)) {
     const argv = conf.command.length > 0 ? conf.command : [defaultShell()];
     child = await ns.spawn(argv, environWith({}, "ORZO_"));
     const pfd = pidfdOpen(child);
@@ -394,16 +422,18 @@ async function pastaRun(
     loop.epoll.add(pfd, EPOLLIN, EPOLL_TYPE_PIDFD, 0);
   }
   const nsSync = c.nsSync;
-  await isolate({
-    ids,
-    keep: keptCaps(conf, ids !== null, target === null),
-    threads: [
-      (k, cl, s) => ns.capsDrop(k, cl, s),
-      ...(nsSync === null
-        ? []
-        : [(k: number, cl: boolean, s: boolean) => Promise.resolve(nsSync.capsDrop(k, cl, s))]),
-    ],
-  });
+  if (embed === undefined) {
+    await isolate({
+      ids,
+      keep: keptCaps(conf, ids !== null, target === null),
+      threads: [
+        (k, cl, s) => ns.capsDrop(k, cl, s),
+        ...(nsSync === null
+          ? []
+          : [(k: number, cl: boolean, s: boolean) => Promise.resolve(nsSync.capsDrop(k, cl, s))]),
+      ],
+    });
+  }
   if (pidFd >= 0) {
     writeAll(pidFd, new TextEncoder().encode(`${libc.symbols.getpid()}\n`), "write PID file");
     libc.symbols.close(pidFd);
@@ -414,7 +444,9 @@ async function pastaRun(
    * finishes setting up the signal listeners (a socket of its own) */
   await libc.symbols.getpid_async();
   const fdsAtStart = fdCount();
+  embed?.ready({ c, loop, protos, child });
   const code = await loop.run(1000);
+  ctl?.close();
   debug(tapStatsLine(c, loop));
   debug(c.flows.flowStatsLine());
   debug(fdBudgetLine());

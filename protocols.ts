@@ -21,8 +21,25 @@ import { diagOpen, diagPorts } from "./fwd/diag.ts";
 import { scanPorts } from "./fwd/scan.ts";
 import { TcpAuto } from "./tcp/auto.ts";
 import { tcpListen } from "./tcp/listen.ts";
-import { udpInit } from "./udp/udp.ts";
-import { icmpInit } from "./icmp/icmp.ts";
+import { udpAutoIn, udpInit, udpListeners, type UdpStats } from "./udp/udp.ts";
+import { icmpInit, type IcmpStats } from "./icmp/icmp.ts";
+import type { TcpStats } from "./tcp/tcp.ts";
+import type { SpliceStats } from "./tcp/splice.ts";
+import { FwdRuntime, type FwdRuntimeTcp, type FwdRuntimeUdp } from "./fwd/runtime.ts";
+
+/** What {@linkcode protoInit} started: the modules' counters and the run-time forwards. */
+export interface Protocols {
+  /** TCP counters, null with --no-tcp */
+  tcp: TcpStats | null;
+  /** spliced TCP counters, null without the splice path */
+  splice: SpliceStats | null;
+  /** UDP counters, null with --no-udp */
+  udp: UdpStats | null;
+  /** ICMP counters, null with --no-icmp */
+  icmp: IcmpStats | null;
+  /** forwards added and removed at run time (fwd/runtime.ts) */
+  fwd: FwdRuntime;
+}
 
 /**
  * A reader of the guest's listening TCP ports (not loopback-only ones):
@@ -55,9 +72,12 @@ export async function protoInit(
   loop: EventLoop,
   conf: Config,
   ns: NsThread | null,
-): Promise<void> {
+): Promise<Protocols> {
+  const out: Omit<Protocols, "fwd"> = { tcp: null, splice: null, udp: null, icmp: null };
+  let tcpFwd: FwdRuntimeTcp | null = null;
+  let udpFwd: FwdRuntimeUdp | null = null;
   if (!conf.noTcp) {
-    tcpInit(c, loop);
+    out.tcp = tcpInit(c, loop);
     const l = tcpListen(
       conf.tcp,
       { v4: c.ip4.enabled, v6: c.ip6.enabled },
@@ -65,33 +85,28 @@ export async function protoInit(
       (fd, index) => loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, index),
     );
     tcpSetListeners(l);
+    tcpFwd = { listeners: l, auto: null };
     const families = { v4: c.ip4.enabled, v6: c.ip6.enabled };
     const addListener = (fd: number, data: number) =>
       loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, data);
     if (ns !== null && conf.tcp.rules.some((r) => r.scan)) {
       const tid = await ns.tid();
-      tcpSetAuto(
-        new TcpAuto(conf.tcp, guestPorts(c, `/proc/self/task/${tid}/net`), families, addListener),
+      tcpFwd.auto = new TcpAuto(
+        conf.tcp,
+        guestPorts(c, `/proc/self/task/${tid}/net`),
+        families,
+        addListener,
       );
+      tcpSetAuto(tcpFwd.auto);
     }
     /* the splice path: -T on the guest's loopback, host loopback clients of -t */
     const nsSync = c.nsSync;
     if (nsSync !== null && !conf.noSplice) {
-      spliceInit(c, loop, (d, t) => nsSync.socket(d, t));
+      out.splice = spliceInit(c, loop, (d, t) => nsSync.socket(d, t));
       let nsl: TcpNsListeners | null = null;
       if (conf.tcpNs.mode !== "none") {
-        const staticPorts = new Uint8Array(8192);
-        for (let i = 0; i < l.count; i++) {
-          const p = l.port[i]!;
-          staticPorts[p >> 3] = staticPorts[p >> 3]! | (1 << (p & 7));
-        }
-        const exclude = () => {
-          const auto = tcpAutoPorts();
-          if (auto === null) return staticPorts;
-          const out = new Uint8Array(8192);
-          for (let i = 0; i < 8192; i++) out[i] = staticPorts[i]! | auto[i]!;
-          return out;
-        };
+        /* the -t ports (also those added at run time) and the auto ones */
+        const exclude = () => l.ports(tcpAutoPorts() ?? new Uint8Array(8192));
         nsl = new TcpNsListeners(
           conf.tcpNs,
           (d, t) => nsSync.socket(d, t),
@@ -107,8 +122,17 @@ export async function protoInit(
   }
   /* UDP (-u, -U, splice) and ICMP echo: udp/udp.ts, icmp/icmp.ts */
   if (!conf.noUdp) {
-    udpInit(c, loop, conf, { nsSync: c.nsSync, tcpAutoPortsHost: tcpAutoPorts });
+    /* -U auto leaves out the TCP ports orzo listens on: auto, and -t
+     * rules added at run time (those of start-up it knows from conf.tcp) */
+    const tcpL = tcpFwd?.listeners ?? null;
+    const tcpHostPorts = () => {
+      const auto = tcpAutoPorts();
+      return tcpL === null ? auto : tcpL.ports(auto ?? new Uint8Array(8192));
+    };
+    out.udp = udpInit(c, loop, conf, { nsSync: c.nsSync, tcpAutoPortsHost: tcpHostPorts });
+    udpFwd = { listeners: udpListeners()!, auto: udpAutoIn() };
   }
-  if (!conf.noIcmp) icmpInit(c, loop);
+  if (!conf.noIcmp) out.icmp = icmpInit(c, loop);
   await Promise.resolve();
+  return { ...out, fwd: new FwdRuntime(c, loop, conf, tcpFwd, udpFwd) };
 }

@@ -13,7 +13,6 @@ import { ConfError } from "./conf/errors.ts";
 
 /** Options (canonical long names) whose feature is not built yet. */
 export const NOT_BUILT: ReadonlySet<string> = new Set([
-  "conf-path",
   "outbound",
   "outbound-if4",
   "outbound-if6",

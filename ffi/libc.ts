@@ -89,6 +89,12 @@ export const LIBC_SYMBOLS = {
   dup2: { parameters: ["i32", "i32"], result: "i32" },
   /* int unlink(const char *path) */
   unlink: { parameters: ["buffer"], result: "i32" },
+  /* int chown(const char *path, uid_t owner, gid_t group) */
+  chown: { parameters: ["buffer", "u32", "u32"], result: "i32" },
+  /* mode_t umask(mode_t mask) */
+  umask: { parameters: ["u32"], result: "u32" },
+  /* int eventfd(unsigned int initval, int flags) */
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
   /* int fchown(int fd, uid_t owner, gid_t group) */
   fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
   /* off_t lseek(int fd, off_t off, int whence) */

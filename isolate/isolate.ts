@@ -66,6 +66,7 @@ function lowPorts(spec: FwdSpec, onlyScan: boolean): boolean {
  * - CAP_NET_BIND_SERVICE when a port below 1024 may be bound after set-up:
  *   `auto` forwarding opens listeners as the other side binds ports, and a
  *   UDP flow to a forwarded port answers from a socket bound to that port;
+ *   with a control socket (-c), a forward added at run time may be any port;
  * - CAP_KILL when orzo switches user after starting a command as root, to
  *   pass SIGTERM and SIGINT on to it.
  * @param conf the configuration
@@ -77,7 +78,8 @@ export function keptCaps(conf: Config, switching: boolean, spawned: boolean): nu
   let keep = 0;
   const tcp = !conf.noTcp && (lowPorts(conf.tcp, true) || lowPorts(conf.tcpNs, true));
   const udp = !conf.noUdp && (lowPorts(conf.udp, false) || lowPorts(conf.udpNs, false));
-  if (tcp || udp) keep |= 1 << CAP_NET_BIND_SERVICE;
+  const ctl = conf.confPath !== undefined && !(conf.noTcp && conf.noUdp);
+  if (tcp || udp || ctl) keep |= 1 << CAP_NET_BIND_SERVICE;
   if (switching && spawned) keep |= 1 << CAP_KILL;
   return keep;
 }

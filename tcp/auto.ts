@@ -26,6 +26,8 @@ export class TcpAuto {
   readonly fd = new Int32Array(65536 * 2).fill(-1);
   readonly #allowed = new Uint8Array(8192);
   readonly #bound = new Uint8Array(8192);
+  /** ports that forwards added at run time hold (fwd/runtime.ts): never scanned in */
+  readonly #held = new Uint8Array(8192);
   readonly #read: (out: Uint8Array) => number;
   readonly #families: { v4: boolean; v6: boolean };
   readonly #add: (fd: number, data: number) => void;
@@ -73,13 +75,32 @@ export class TcpAuto {
   }
 
   /**
+   * Takes a port away from scanning while a forward added at run time has
+   * it, closing this object's listeners of the port now, or gives it back
+   * (the next scan opens them again if the guest still listens).
+   * @param port the port
+   * @param held true to take it, false to give it back
+   */
+  hold(port: number, held: boolean): void {
+    const m = 1 << (port & 7);
+    this.#held[port >> 3] = held ? this.#held[port >> 3]! | m : this.#held[port >> 3]! & ~m;
+    if (!held) return;
+    for (let v6 = 0; v6 < 2; v6++) {
+      const fd = this.fd[port * 2 + v6]!;
+      if (fd < 0) continue;
+      libc.symbols.close(fd);
+      this.fd[port * 2 + v6] = -1;
+    }
+  }
+
+  /**
    * Reads the guest's listening ports and opens or closes host listeners.
    * @returns false when the guest's namespace can no longer be read
    */
   scan(): boolean {
     if (this.#read(this.#bound) < 0) return false;
     for (let byte = 0; byte < 8192; byte++) {
-      const want = this.#bound[byte]! & this.#allowed[byte]!;
+      const want = this.#bound[byte]! & this.#allowed[byte]! & ~this.#held[byte]!;
       for (let bit = 0; bit < 8; bit++) {
         const port = byte * 8 + bit;
         const on = (want & (1 << bit)) !== 0;

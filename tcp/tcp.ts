@@ -1633,7 +1633,8 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
       v6 = (data & 1) === 1;
       lport = (data >>> 1) & 0xffff;
       dport = (lport + (s.auto?.delta[lport] ?? 0)) & 0xffff;
-    } else if (l !== null && data < l.count) {
+    } else if (l !== null && data < l.count && l.fd[data] === fd) {
+      /* (a listener removed at run time leaves its slot with fd -1) */
       v6 = l.v6[data] === 1;
       lport = l.port[data]!;
       dport = l.target[data]!;
@@ -1791,7 +1792,6 @@ export function tcpTimer(now: number): void {
 }
 
 /**
-<<<<<<< HEAD
  * The tap backend drained after refusing frames (passt's stream socket):
  * connections whose last send stopped at a refused frame, with nothing in
  * flight to bring an ACK, send again now rather than at ACK_TIMEOUT.
@@ -1812,11 +1812,8 @@ export function tcpTapWritable(now: number): void {
 }
 
 /**
- * Closes every connection (at exit), resetting the host peers.
-=======
  * Closes every connection (at exit), resetting both peers: the host's, and
  * the guest's once it knows of the connection.
->>>>>>> main
  */
 export function tcpCloseAll(): void {
   const s = S;

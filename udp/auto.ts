@@ -57,6 +57,8 @@ export class UdpAuto {
   readonly #allowed = new Uint8Array(MAP);
   readonly #udp = new Uint8Array(MAP);
   readonly #tcp = new Uint8Array(MAP);
+  /** ports that forwards added at run time hold (fwd/runtime.ts): never scanned in */
+  readonly #held = new Uint8Array(MAP);
   /** ports bound by this object right now */
   readonly bound = new Uint8Array(MAP);
 
@@ -89,6 +91,7 @@ export class UdpAuto {
     for (let byte = 0; byte < MAP; byte++) {
       let want = (this.#udp[byte]! | this.#tcp[byte]!) & this.#allowed[byte]!;
       if (own !== null) want &= ~own[byte]!;
+      want &= ~this.#held[byte]!;
       const have = this.bound[byte]!;
       if (want === have) continue;
       for (let bit = 0; bit < 8; bit++) {
@@ -114,6 +117,22 @@ export class UdpAuto {
       }
     }
     return true;
+  }
+
+  /**
+   * Takes a port away from scanning while a forward added at run time has
+   * it, closing this object's listeners of the port now, or gives it back
+   * (the next scan binds it again if the other side still has it).
+   * @param port the port
+   * @param held true to take it, false to give it back
+   */
+  hold(port: number, held: boolean): void {
+    const m = 1 << (port & 7);
+    const b = port >> 3;
+    this.#held[b] = held ? this.#held[b]! | m : this.#held[b]! & ~m;
+    if (!held || (this.bound[b]! & m) === 0) return;
+    this.#close(port);
+    this.bound[b] = this.bound[b]! & ~m;
   }
 
   /** Closes this object's listeners of a port (flows keep their duplicates). */

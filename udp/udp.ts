@@ -605,6 +605,14 @@ export function udpListeners(): UdpListeners | null {
   return S === null ? null : S.listeners;
 }
 
+/**
+ * The `-u auto` scanner (for forwards added at run time to hold ports).
+ * @returns the scanner, or null when none runs
+ */
+export function udpAutoIn(): UdpAuto | null {
+  return S === null ? null : S.autoIn;
+}
+
 /** Writes the unspecified address of a family as inany at key[off]. */
 function keyAny(off: number, v6: boolean): void {
   for (let i = 0; i < 16; i++) key[off + i] = 0;
