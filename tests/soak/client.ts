@@ -7,12 +7,14 @@
  * exchange a few checked bytes; then every held connection exchanges 16
  * bytes and closes. Prints progress lines and a final "result {...}" JSON;
  * exits 1 if any byte differed or any connection failed. A sixth argument
- * `nobulk` leaves the bulk connection out (for extra churn-only clients).
+ * `nobulk` leaves the bulk connection out (for extra churn-only clients); a
+ * seventh names a file that the client holding the pool (POOL > 0) creates
+ * once the pool is open, and that the others wait for before they churn.
  *
  * @module
  */
 
-const [host, portText, poolText, rateText, secsText, bulkMode] = Deno.args;
+const [host, portText, poolText, rateText, secsText, bulkMode, readyFile] = Deno.args;
 const port = Number(portText);
 const POOL = Number(poolText);
 const RATE = Number(rateText);
@@ -88,6 +90,15 @@ for (let i = 0; i < POOL; i += RATE / 10) {
 }
 stats.pool = pool.length;
 console.log(`pool ${pool.length} open in ${((performance.now() - t1) / 1000).toFixed(1)} s`);
+if (readyFile !== undefined) {
+  if (POOL > 0) await Deno.writeTextFile(readyFile, "");
+  else {
+    for (let i = 0; i < 3000; i++) {
+      if (await Deno.stat(readyFile).then(() => true, () => false)) break;
+      await sleep(100);
+    }
+  }
+}
 
 /* phase 2: churn, bulk and pool checks for SECS seconds */
 let running = true;

@@ -66,9 +66,10 @@ try {
     Array.from(
       { length: CLIENTS },
       (_, i) =>
-        `PEER_DEADLINE_MS=600000 ${DENO} run --allow-net ${REPO}/tests/soak/client.ts ` +
-        `203.0.113.10 9400 ${i === 0 ? POOL : 0} ${Math.ceil(RATE / CLIENTS)} ${SECS}` +
-        `${i === 0 ? "" : " nobulk"} & p${i}=$!; `,
+        `PEER_DEADLINE_MS=600000 ${DENO} run --allow-net --allow-read=${dir} ` +
+        `--allow-write=${dir} ${REPO}/tests/soak/client.ts 203.0.113.10 9400 ` +
+        `${i === 0 ? POOL : 0} ${Math.ceil(RATE / CLIENTS)} ${SECS} ` +
+        `${i === 0 ? "bulk" : "nobulk"} ${dir}/pool-open & p${i}=$!; `,
     ).join("") +
     `r=0; ${
       Array.from({ length: CLIENTS }, (_, i) => `wait $p${i} || r=1; `).join("")
@@ -80,7 +81,9 @@ try {
       t.host,
       "sh",
       "-c",
-      `exec ${DENO} run --allow-ffi ${MAIN} --pasta --config-net -P ${pidFile} -- sh -c '${guest}'`,
+      `exec ${DENO} run --allow-ffi ${MAIN} --pasta --config-net ${
+        Deno.env.get("SOAK_ORZO_FLAGS") ?? ""
+      } -P ${pidFile} -- sh -c '${guest}'`,
     ],
     stdout: "piped",
     stderr: "piped",
