@@ -60,6 +60,8 @@ async function exchange(c: Deno.Conn, n: number): Promise<void> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The bulk transfer's rate cap (SOAK_BULK_MIB_S, MiB/s; 0 is unlimited). */
+const BULK_MIB_S = Number(Deno.env.get("SOAK_BULK_MIB_S") ?? 50) || Infinity;
 const stats = {
   pool: 0,
   poolChecks: 0,
@@ -105,9 +107,13 @@ let running = true;
 const bulk = (async () => {
   if (bulkMode === "nobulk") return;
   const c = await Deno.connect({ hostname: host!, port });
+  const t0 = performance.now();
   while (running) {
     await exchange(c, 1 << 20);
     stats.bulkBytes += 1 << 20;
+    /* at most BULK_MIB_S MiB/s each way, so that the churn keeps the CPUs */
+    const ahead = t0 + (stats.bulkBytes / (1 << 20)) * 1000 / BULK_MIB_S - performance.now();
+    if (ahead > 0) await sleep(ahead);
   }
   c.close();
 })().catch((e) => fail("bulk", e));

@@ -2,8 +2,9 @@
  * soak.ts - `deno task soak` (not in CI; needs root): in the hermetic
  * topology, a guest holds SOAK_POOL (10,000) TCP connections through orzo's
  * tap, opens SOAK_RATE (2,000) new ones a second for SOAK_SECONDS (60 s)
- * with a bulk transfer alongside, every byte checked (client.ts), against an
- * echo server in the remote namespace. orzo's descriptor count and RSS are
+ * with a bulk transfer alongside (at most SOAK_BULK_MIB_S, 50 MiB/s), every
+ * byte checked (client.ts, SOAK_CLIENTS processes sharing the churn), against
+ * an echo server in the remote namespace. orzo's descriptor count and RSS are
  * sampled before, during (every 5 s) and after the load, and printed.
  *
  * @module
@@ -66,7 +67,7 @@ try {
     Array.from(
       { length: CLIENTS },
       (_, i) =>
-        `PEER_DEADLINE_MS=600000 ${DENO} run --allow-net --allow-read=${dir} ` +
+        `PEER_DEADLINE_MS=600000 ${DENO} run --allow-net --allow-env=SOAK_BULK_MIB_S --allow-read=${dir} ` +
         `--allow-write=${dir} ${REPO}/tests/soak/client.ts 203.0.113.10 9400 ` +
         `${i === 0 ? POOL : 0} ${Math.ceil(RATE / CLIENTS)} ${SECS} ` +
         `${i === 0 ? "bulk" : "nobulk"} ${dir}/pool-open & p${i}=$!; `,
