@@ -20,22 +20,11 @@
  */
 
 import type { Config } from "./conf/config.ts";
-import { ctxNew } from "./ctx.ts";
 import type { Ctx } from "./ctx.ts";
-import { FLOW_MAX } from "./flow/table.ts";
 import { libc } from "./ffi/libc.ts";
 import { check, errno, errnoName } from "./ffi/errno.ts";
 import { cString, writeAll } from "./ffi/mem.ts";
-import {
-  AF_INET,
-  AF_INET6,
-  EPOLLIN,
-  EPOLLRDHUP,
-  O_CLOEXEC,
-  O_CREAT,
-  O_TRUNC,
-  O_WRONLY,
-} from "./ffi/layout.ts";
+import { EPOLLIN, EPOLLRDHUP, O_CLOEXEC, O_CREAT, O_TRUNC, O_WRONLY } from "./ffi/layout.ts";
 import {
   EPOLL_TYPE_TAP_LISTEN,
   EPOLL_TYPE_TAP_PASST,
@@ -51,7 +40,7 @@ import { STREAM_HDR_LEN, streamListen, StreamTap } from "./tap/stream.ts";
 import { pcapClose, pcapOpen } from "./pcap.ts";
 import { debug, info } from "./log.ts";
 import { ConfError } from "./conf/errors.ts";
-import { hostUpstream, nlClose, nlOpen } from "./ffi/netlink_io.ts";
+import { nlClose, nlOpen } from "./ffi/netlink_io.ts";
 import { statsStart } from "./stats.ts";
 import { protoInit } from "./protocols.ts";
 import { CtlServer } from "./fwd/ctl.ts";
@@ -61,7 +50,7 @@ import { icmpStatsLine } from "./icmp/icmp.ts";
 import { tcpCloseAll, tcpStatsLine, tcpTapWritable } from "./tcp/tcp.ts";
 import { timerAck } from "./ffi/timer.ts";
 import { fdBudgetLine } from "./flow/fd_budget.ts";
-import { ctxAddressing, tapStatsLine, usable4, usable6 } from "./pasta.ts";
+import { ctxAddressing, ctxFromConf, hostUpstreams, tapStatsLine } from "./pasta.ts";
 
 /**
  * Runs passt mode to the end.
@@ -88,23 +77,10 @@ function streamStatsLine(s: StreamTap): string {
 
 /** Fills the context from the options and the host's addressing. */
 function passtCtx(conf: Config): Ctx {
-  const c = ctxNew(FLOW_MAX);
-  c.mode = "passt";
-  if (conf.ourMac !== undefined) c.ourMac.set(conf.ourMac);
-  if (conf.mtu !== undefined) c.mtu = conf.mtu;
-  c.noNdp = conf.noNdp || conf.noIcmp;
-  c.noRa = conf.noRa;
-  c.noDhcp = conf.noDhcp;
-  c.noDhcpv6 = conf.noDhcpv6;
-  c.hostname = conf.hostname ?? "";
-  c.fqdn = conf.fqdn ?? "";
+  const c = ctxFromConf(conf, "passt");
   const nl = nlOpen();
   try {
-    const up4 = conf.ipv6Only ? null : usable4(hostUpstream(nl, AF_INET, conf.ifname), conf);
-    const up6 = conf.ipv4Only ? null : usable6(hostUpstream(nl, AF_INET6, conf.ifname), conf);
-    if (conf.ifname !== undefined && up4 === null && up6 === null) {
-      throw new ConfError(`External interface "${conf.ifname}" not usable`);
-    }
+    const { up4, up6 } = hostUpstreams(nl, conf);
     ctxAddressing(c, conf, up4, up6);
   } finally {
     nlClose(nl);

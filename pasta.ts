@@ -251,6 +251,46 @@ export interface PastaEmbed {
 }
 
 /**
+ * A context for either mode, with what the options say outside addressing.
+ * @param conf the parsed configuration
+ * @param mode "pasta" or "passt"
+ * @returns the context
+ */
+export function ctxFromConf(conf: Config, mode: "pasta" | "passt"): Ctx {
+  const c = ctxNew(FLOW_MAX);
+  c.mode = mode;
+  if (conf.ourMac !== undefined) c.ourMac.set(conf.ourMac);
+  if (conf.mtu !== undefined) c.mtu = conf.mtu;
+  c.noNdp = conf.noNdp || conf.noIcmp;
+  c.noRa = conf.noRa;
+  c.noDhcp = conf.noDhcp;
+  c.noDhcpv6 = conf.noDhcpv6;
+  c.hostname = conf.hostname ?? "";
+  c.fqdn = conf.fqdn ?? "";
+  return c;
+}
+
+/**
+ * The host's upstream interfaces that can serve as templates (-i, -4, -6
+ * applied).
+ * @param nl an rtnetlink socket in the host's namespace
+ * @param conf the parsed configuration
+ * @returns the IPv4 and IPv6 templates, null where there is none
+ * @throws ConfError when -i names an interface that serves neither family
+ */
+export function hostUpstreams(
+  nl: number,
+  conf: Config,
+): { up4: Upstream | null; up6: Upstream | null } {
+  const up4 = conf.ipv6Only ? null : usable4(hostUpstream(nl, AF_INET, conf.ifname), conf);
+  const up6 = conf.ipv4Only ? null : usable6(hostUpstream(nl, AF_INET6, conf.ifname), conf);
+  if (conf.ifname !== undefined && up4 === null && up6 === null) {
+    throw new ConfError(`External interface "${conf.ifname}" not usable`);
+  }
+  return { up4, up6 };
+}
+
+/**
  * Runs pasta mode once the process is set (user namespace, background).
  * @param conf the configuration
  * @param target the namespace to join, or null for a new one
@@ -266,16 +306,7 @@ export async function pastaRun(
   ids: UserIds | null,
   embed?: PastaEmbed,
 ): Promise<number> {
-  const c = ctxNew(FLOW_MAX);
-  c.mode = "pasta";
-  if (conf.ourMac !== undefined) c.ourMac.set(conf.ourMac);
-  if (conf.mtu !== undefined) c.mtu = conf.mtu;
-  c.noNdp = conf.noNdp || conf.noIcmp;
-  c.noRa = conf.noRa;
-  c.noDhcp = conf.noDhcp;
-  c.noDhcpv6 = conf.noDhcpv6;
-  c.hostname = conf.hostname ?? "";
-  c.fqdn = conf.fqdn ?? "";
+  const c = ctxFromConf(conf, "pasta");
 
   const hostNl = nlOpen();
   let up4: Upstream | null = null;
@@ -286,11 +317,7 @@ export async function pastaRun(
     c.ip4.enabled = !conf.ipv6Only;
     c.ip6.enabled = !conf.ipv4Only;
   } else {
-    up4 = conf.ipv6Only ? null : usable4(hostUpstream(hostNl, AF_INET, conf.ifname), conf);
-    up6 = conf.ipv4Only ? null : usable6(hostUpstream(hostNl, AF_INET6, conf.ifname), conf);
-    if (conf.ifname !== undefined && up4 === null && up6 === null) {
-      throw new ConfError(`External interface "${conf.ifname}" not usable`);
-    }
+    ({ up4, up6 } = hostUpstreams(hostNl, conf));
     local = ctxAddressing(c, conf, up4, up6).local;
   }
 
