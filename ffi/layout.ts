@@ -238,6 +238,8 @@ export const IN_CLOEXEC = 0o2000000;
 
 /** SO_PEEK_OFF: offset for MSG_PEEK reads (TCP since Linux 6.10). */
 export const SO_PEEK_OFF = 42;
+/** SO_COOKIE: a socket's 64-bit identity, unique while the system runs */
+export const SO_COOKIE = 57;
 /** SO_LINGER */
 export const SO_LINGER = 13;
 /** SIOCOUTQ (TIOCOUTQ): bytes not yet acknowledged by the peer. */

@@ -77,6 +77,7 @@ import {
   O_RDONLY,
   SHUT_WR,
   SIOCOUTQ,
+  SO_COOKIE,
   SO_ERROR,
   SO_LINGER,
   SO_PEEK_OFF,
@@ -244,6 +245,8 @@ interface TcpState {
   halfOpenLast: number;
   /** listening sockets taken out of the epoll set (no reserve left): fd, then data */
   paused: number[];
+  /** the SO_COOKIE of each paused listener, by pair */
+  pausedCookies: string[];
   /** when the paused listeners are polled again (ms) */
   pausedUntil: number;
   /** counters */
@@ -288,6 +291,10 @@ const sa = new Uint8Array(128);
 const saLen = new Uint32Array(1);
 const saLenBytes = new Uint8Array(saLen.buffer);
 const intBuf = new Int32Array(2);
+const cookieBuf = new Uint32Array(2);
+const cookieBytes = new Uint8Array(cookieBuf.buffer);
+const cookieLen = new Uint32Array(1);
+const cookieLenBytes = new Uint8Array(cookieLen.buffer);
 const intBytes = new Uint8Array(intBuf.buffer);
 const intLen = new Uint32Array([4]);
 const intLenBytes = new Uint8Array(intLen.buffer);
@@ -439,6 +446,7 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     halfOpenGen: new Int32Array(c.flows.capacity),
     halfOpenLast: 0,
     paused: [],
+    pausedCookies: [],
     pausedUntil: 0,
     stats,
   };
@@ -606,7 +614,22 @@ function refusePending(s: TcpState, fd: number, data: number, now: number): void
   if (logLevel >= LOG_DEBUG) debug(`TCP: out of descriptors, listener ${fd} paused`);
   s.loop.epoll.mod(fd, 0, EPOLL_TYPE_TCP_LISTEN, data);
   s.paused.push(fd, data);
+  s.pausedCookies.push(socketCookie(fd));
   s.pausedUntil = now + LISTEN_PAUSE_MS;
+}
+
+/**
+ * A socket's identity (SO_COOKIE, as a string: cold path only), or "" when
+ * the fd is no socket: a paused listener that was closed meanwhile (a
+ * forward removed, an `auto` port gone) may have left its number to another
+ * socket, which must not be re-armed as that listener.
+ */
+function socketCookie(fd: number): string {
+  cookieLen[0] = 8;
+  if (libc.symbols.getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookieBytes, cookieLenBytes) < 0) {
+    return "";
+  }
+  return `${cookieBuf[0]}:${cookieBuf[1]}`;
 }
 
 /** Polls the paused listening sockets again (after LISTEN_PAUSE_MS). */
@@ -614,9 +637,12 @@ function listenResume(s: TcpState): void {
   if (s.reserveFd < 0) s.reserveFd = reserveOpen();
   const p = s.paused;
   for (let i = 0; i < p.length; i += 2) {
+    const cookie = s.pausedCookies[i >> 1]!;
+    if (cookie === "" || socketCookie(p[i]!) !== cookie) continue;
     s.loop.epoll.mod(p[i]!, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, p[i + 1]!);
   }
   p.length = 0;
+  s.pausedCookies.length = 0;
 }
 
 function probePeekOff(): boolean {
