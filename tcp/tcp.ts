@@ -143,8 +143,13 @@ export const TCP_SYN_RETRIES = 3;
 export const ACK_TIMEOUT_MS = 2_000;
 /** Largest retransmission timeout, after doubling (RFC 6298 2.5 allows 60 s). */
 export const RTO_MAX_MS = 60_000;
-/** Time to wait for the guest's ACK of our FIN. */
-export const FIN_TIMEOUT_MS = 60_000;
+/**
+ * Retransmissions of a lone FIN (nothing else in flight) before giving up: at
+ * 2, 6, 14 and 30 s without its ACK; reset at 62 s. A FIN lost on the way
+ * (a guest's full input queue drops frames in bursts) is so sent again
+ * within seconds, not held with its socket for a minute.
+ */
+export const TCP_FIN_RETRIES = 4;
 /** Inactivity timeout. */
 export const ACT_TIMEOUT_MS = 7_200_000;
 /** How long a listener is left out of the epoll set when a connection cannot be refused. */
@@ -363,28 +368,23 @@ export function tcpRto(base: number, retrans: number): number {
 }
 
 /**
- * How long the guest may take to acknowledge what is in flight: FIN_TIMEOUT_MS
- * when only our FIN is (its sequence number right after the last byte acked,
- * compared mod 2^32), otherwise the retransmission timeout.
+ * How many retransmission timeouts the guest may let pass before the
+ * connection is given up: TCP_FIN_RETRIES when only our FIN is in flight (its
+ * sequence number right after the last byte acked, compared mod 2^32),
+ * otherwise TCP_MAX_RETRANS.
  * @param events the connection's events
  * @param seqToTap next sequence number to the guest
  * @param seqAckFromTap last acknowledgement number from the guest
- * @param retrans retransmission timeouts so far
- * @returns the timeout (ms)
+ * @returns the most retransmissions
  */
-export function tcpAckTimeout(
-  events: number,
-  seqToTap: number,
-  seqAckFromTap: number,
-  retrans: number,
-): number {
+export function tcpAckRetries(events: number, seqToTap: number, seqAckFromTap: number): number {
   if (
     (events & (TAP_FIN_SENT | TAP_FIN_ACKED)) === TAP_FIN_SENT &&
     seqDiff(seqToTap, seqAckFromTap) === 1
   ) {
-    return FIN_TIMEOUT_MS;
+    return TCP_FIN_RETRIES;
   }
-  return tcpRto(ACK_TIMEOUT_MS, retrans);
+  return TCP_MAX_RETRANS;
 }
 
 /** Offset of the Ethernet header of frame slot i for a family. */
@@ -1783,18 +1783,15 @@ export function tcpTimer(now: number): void {
       s.stats.windowProbes++;
     }
     if (f & ACK_FROM_TAP_DUE) {
-      const limit = tcpAckTimeout(
-        ev,
-        conns.seqToTap[idx]!,
-        conns.seqAckFromTap[idx]!,
-        conns.retrans[idx]!,
-      );
-      if (since > limit) {
+      if (since > tcpRto(ACK_TIMEOUT_MS, conns.retrans[idx]!)) {
         if (conns.seqToTap[idx] === conns.seqAckFromTap[idx]) {
           conns.flags[idx] = f & ~ACK_FROM_TAP_DUE;
           /* nothing in flight, but the socket may hold more (a failed tap write) */
           if (!(f & SOCK_DRAINED)) dataFromSock(s, idx, now);
-        } else if (conns.retrans[idx]! >= TCP_MAX_RETRANS) {
+        } else if (
+          conns.retrans[idx]! >=
+            tcpAckRetries(ev, conns.seqToTap[idx]!, conns.seqAckFromTap[idx]!)
+        ) {
           connRst(s, idx);
           continue;
         } else {

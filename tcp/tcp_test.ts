@@ -38,14 +38,14 @@ import { ip4Input, ip6Input } from "../tap/l3.ts";
 import { tcpListen } from "./listen.ts";
 import {
   ACK_TIMEOUT_MS,
-  FIN_TIMEOUT_MS,
   MSS_MIN4,
   MSS_MIN6,
   RTO_MAX_MS,
   SYN_RTO_MS,
+  TCP_FIN_RETRIES,
   TCP_MAX_RETRANS,
   TCP_SYN_RETRIES,
-  tcpAckTimeout,
+  tcpAckRetries,
   tcpInit,
   tcpOpenCount,
   tcpReset,
@@ -654,6 +654,47 @@ tcpTest("tcpTapHandler() closes the connection once both FINs are acknowledged",
   assert.equal(h.stats.closed, 1);
 });
 
+tcpTest(
+  "tcpTimer() sends a lost FIN again at the retransmission timeout, and gives up after TCP_FIN_RETRIES",
+  async (h) => {
+    const k = await connEstablished(h);
+    inject(h, { ...k.g, flags: FIN | ACK });
+    expectTcp(await nextFrame(h, "ACK of the FIN"), flags(ACK), ackNum(k.g.seq + 1));
+    k.peer.close();
+    expectTcp(await nextFrame(h, "FIN"), flags(FIN | ACK), seqNum(k.isn + 1));
+    /* that FIN is lost: sent again at each timeout, not held for a minute */
+    let t = simStart();
+    tcpTimer(t);
+    for (let r = 0; r < TCP_FIN_RETRIES; r++) {
+      t += tcpRto(ACK_TIMEOUT_MS, r) + 10;
+      tcpTimer(t);
+      expectTcp(await nextFrame(h, `FIN again (${r + 1})`), flags(FIN | ACK), seqNum(k.isn + 1));
+    }
+    assert.equal(tcpOpenCount(), 1);
+    t += tcpRto(ACK_TIMEOUT_MS, TCP_FIN_RETRIES) + 10;
+    tcpTimer(t);
+    expectTcp(h.tap.recv(), flags(RST | ACK));
+    assert.equal(tcpOpenCount(), 0, "connections left");
+  },
+);
+
+tcpTest("tcpTimer() closes a connection whose FIN, sent again, is then acknowledged", async (h) => {
+  const k = await connEstablished(h);
+  inject(h, { ...k.g, flags: FIN | ACK });
+  expectTcp(await nextFrame(h, "ACK of the FIN"), flags(ACK), ackNum(k.g.seq + 1));
+  k.peer.close();
+  expectTcp(await nextFrame(h, "FIN"), flags(FIN | ACK), seqNum(k.isn + 1));
+  let t = simStart();
+  tcpTimer(t);
+  t += ACK_TIMEOUT_MS + 10;
+  tcpTimer(t);
+  expectTcp(await nextFrame(h, "FIN again"), flags(FIN | ACK), seqNum(k.isn + 1));
+  inject(h, { ...k.g, seq: k.g.seq + 1, ack: k.isn + 2 });
+  await pumpFor(h, 10);
+  assert.equal(tcpOpenCount(), 0, "connections left");
+  assert.equal(h.stats.rstToTap, 0, "resets");
+});
+
 tcpTest("tcpTapHandler() resets the server's connection on an RST from the guest", async (h) => {
   const k = await connEstablished(h);
   inject(h, { ...k.g, flags: RST });
@@ -958,13 +999,13 @@ tcpTest("tcpRto() doubles from its base up to RTO_MAX_MS", () => {
   );
 });
 
-tcpTest("tcpAckTimeout() tells a lone FIN in flight across the sequence wrap", () => {
+tcpTest("tcpAckRetries() tells a lone FIN in flight across the sequence wrap", () => {
   for (const ack of [0xffffffff, 0x7fffffff, 0, 12345]) {
     const fin = (ack + 1) >>> 0;
-    assert.equal(tcpAckTimeout(TAP_FIN_SENT, fin, ack, 0), FIN_TIMEOUT_MS, `ack ${ack}`);
-    assert.equal(tcpAckTimeout(TAP_FIN_SENT, (ack + 2) >>> 0, ack, 1), 2 * ACK_TIMEOUT_MS);
-    assert.equal(tcpAckTimeout(TAP_FIN_SENT | TAP_FIN_ACKED, fin, ack, 0), ACK_TIMEOUT_MS);
-    assert.equal(tcpAckTimeout(0, fin, ack, 0), ACK_TIMEOUT_MS);
+    assert.equal(tcpAckRetries(TAP_FIN_SENT, fin, ack), TCP_FIN_RETRIES, `ack ${ack}`);
+    assert.equal(tcpAckRetries(TAP_FIN_SENT, (ack + 2) >>> 0, ack), TCP_MAX_RETRANS);
+    assert.equal(tcpAckRetries(TAP_FIN_SENT | TAP_FIN_ACKED, fin, ack), TCP_MAX_RETRANS);
+    assert.equal(tcpAckRetries(0, fin, ack), TCP_MAX_RETRANS);
   }
 });
 
