@@ -56,6 +56,7 @@ import {
 } from "../ffi/layout.ts";
 import { sockaddrFromInany } from "../ffi/sockaddr.ts";
 import { FLOW_STATE_ACTIVE, FLOW_TYPE_TCP_SPLICE } from "../flow/table.ts";
+import { fdBudget, fdOverBudget } from "../flow/fd_budget.ts";
 import { PIF_HOST, PIF_SPLICE } from "../flow/pif.ts";
 import { debug, LOG_DEBUG, logLevel } from "../log.ts";
 
@@ -219,7 +220,7 @@ export function spliceConnect(
   }
   const fl = s.c.flows;
   const idx = fl.flowAllocFor(FLOW_TYPE_TCP_SPLICE);
-  if (idx < 0) return fail(s, accepted, fd, "flow table full or TCP quota reached");
+  if (idx < 0) return fail(s, accepted, fd, "flow table full or TCP quota reached", 0);
   const pifA = toGuest ? PIF_HOST : PIF_SPLICE;
   const pifB = toGuest ? PIF_SPLICE : PIF_HOST;
   fl.flowInitiate(idx, pifA, lo, 0, lo, 0, port, 0);
@@ -238,6 +239,14 @@ export function spliceConnect(
     s.pending[idx * 2 + d] = 0;
     s.dir[idx * 2 + d] = 0;
   }
+  /* six descriptors for one connection: the highest of them within the
+   * budget, like a tap flow's socket */
+  const highest = Math.max(fd, s.pipeR[idx * 2]!, s.pipeW[idx * 2]!, pipeFds[0]!, pipeFds[1]!);
+  if (fdOverBudget(highest)) {
+    for (let d = 0; d < 2; d++) closePipe(s, idx * 2 + d);
+    fl.flowAllocCancel(idx);
+    return fail(s, accepted, fd, "descriptor budget", 0);
+  }
   s.sock[idx * 2] = accepted;
   s.sock[idx * 2 + 1] = fd;
   s.state[idx] = 0;
@@ -249,8 +258,10 @@ export function spliceConnect(
   return true;
 }
 
-function fail(s: SpliceState, a: number, b: number, what: string): false {
-  if (logLevel >= LOG_DEBUG) debug(`TCP splice: ${what} failed: errno ${errno()}`);
+/** Gives up a connection being set up; e is the failed call's errno (0: none). */
+function fail(s: SpliceState, a: number, b: number, what: string, e = errno()): false {
+  if (e === ERRNO.EMFILE || e === ERRNO.ENFILE) fdBudget.exhausted++;
+  if (logLevel >= LOG_DEBUG) debug(`TCP splice: ${what} failed: errno ${e}`);
   libc.symbols.setsockopt(a, SOL_SOCKET, SO_LINGER, linger, 8);
   libc.symbols.close(a);
   if (b >= 0) libc.symbols.close(b);

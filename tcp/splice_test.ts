@@ -15,6 +15,7 @@ import { libc } from "../ffi/libc.ts";
 import { ERRNO } from "../ffi/errno.ts";
 import { SOCK_CLOEXEC, SOCK_NONBLOCK } from "../ffi/layout.ts";
 import { fdCount } from "../ffi/proc.ts";
+import { fdBudget, fdBudgetRefresh } from "../flow/fd_budget.ts";
 import {
   SPLICE_CONNECT_TIMEOUT_MS,
   SPLICE_FIN_TIMEOUT_MS,
@@ -149,3 +150,37 @@ spliceTest("spliceTimer() resets a connect not completed in time", async () => {
     await done(sp);
   }
 });
+
+spliceTest(
+  "spliceConnect() refuses a connection whose pipes would go beyond the descriptor budget",
+  async () => {
+    const c = ctxNew(16);
+    const loop = new EventLoop();
+    const stats = spliceInit(c, loop, (d, t) => libc.symbols.socket(d, t, 0));
+    const front = new HostListener(false);
+    const back = new HostListener(false);
+    const client = HostConn.connect(false, front.port);
+    const sp: Splice = { loop, stats, client, server: null, owned: [front, back, client] };
+    try {
+      let fd = -1;
+      await pumpUntil(sp, "the front accept", () => {
+        fd = libc.symbols.accept4(front.fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        return fd >= 0;
+      });
+      /* room for the accepted socket and the connecting one, not for the
+       * four pipe ends */
+      const refused = fdBudget.refused;
+      fdBudget.max = fd + 3;
+      assert.equal(spliceConnect(fd, false, back.port, false), false);
+      assert.equal(fdBudget.refused, refused + 1, "refusals counted");
+      assert.equal(stats.failed, 1);
+      await pumpUntil(sp, "the client reset", () => sp.client.poll().error !== 0);
+      assert.equal(sp.client.error, ERRNO.ECONNRESET);
+      assert.equal(c.flows.flowNextActive(0), -1, "flows left");
+      assert.equal(c.flows.flowCheck(), null, "flow table consistent");
+    } finally {
+      fdBudgetRefresh(performance.now());
+      await done(sp);
+    }
+  },
+);

@@ -1010,7 +1010,13 @@ export function tcpTapHandler(
 
   if (ev & SOCK_ACCEPTED) {
     /* we sent a SYN to the guest: expect its SYN-ACK */
-    if ((flags & (SYN | ACK)) !== (SYN | ACK) || ack !== conns.seqToTap[idx]) {
+    if ((flags & ACK) && ack !== conns.seqToTap[idx]) {
+      /* not for our SYN (RFC 9293 3.10.7.3): a reset from its ACK number */
+      s.stats.dropped++;
+      rstRaw(c, v6, dport, sport, ack, 0, RST);
+      return;
+    }
+    if ((flags & (SYN | ACK)) !== (SYN | ACK)) {
       s.stats.dropped++;
       return;
     }
@@ -1040,7 +1046,10 @@ export function tcpTapHandler(
     }
     if ((flags & ACK) === 0) return;
     if (ack !== conns.seqToTap[idx]) {
+      /* an unacceptable ACK in SYN-RECEIVED (RFC 9293 3.10.7.4): a reset
+       * from its ACK number; the connection stays */
       s.stats.dropped++;
+      rstRaw(c, v6, dport, sport, ack, 0, RST);
       return;
     }
     conns.event(idx, ESTABLISHED);

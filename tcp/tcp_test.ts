@@ -990,6 +990,42 @@ tcpTest("tcpTapHandler() acknowledges the guest's SYN-ACK sent again", async (h)
   expectTcp(await nextFrame(h, "ACK again"), flags(ACK), seqNum(syn.seq + 1), ackNum(7001));
 });
 
+tcpTest(
+  "tcpTapHandler() resets a SYN-ACK that does not acknowledge our SYN, and the connection goes on",
+  async (h) => {
+    const port = inboundSetup(h, false, 8080);
+    const client = HostConn.connect(false, port);
+    h.owned.push(client);
+    const syn = expectTcp(await nextFrame(h, "SYN to the guest"), flags(SYN));
+    const sa: Seg = { ...SYN_TEMPL, sport: 8080, dport: syn.sport, seq: 7000, ack: syn.seq + 1 };
+    const bad = (syn.seq + 1000) >>> 0;
+    inject(h, { ...sa, flags: SYN | ACK, ack: bad });
+    /* RFC 9293 3.10.7.3: <SEQ=SEG.ACK><CTL=RST> */
+    expectTcp(await nextFrame(h, "RST"), flags(RST), seqNum(bad));
+    assert.equal(tcpOpenCount(), 1, "connections");
+    inject(h, { ...sa, flags: SYN | ACK });
+    expectTcp(await nextFrame(h, "ACK"), flags(ACK), ackNum(7001));
+  },
+);
+
+tcpTest(
+  "tcpTapHandler() resets an ACK that does not acknowledge our SYN-ACK, and the connection goes on",
+  async (h) => {
+    const srv = new HostListener(false);
+    h.owned.push(srv);
+    const syn: Seg = { ...SYN_TEMPL, dport: srv.port, seq: 9000 };
+    inject(h, syn);
+    const sa = expectTcp(await nextFrame(h, "SYN-ACK"), flags(SYN | ACK), ackNum(9001));
+    const bad = (sa.seq + 5000) >>> 0;
+    inject(h, { ...SEND_TEMPL, dport: srv.port, seq: 9001, ack: bad });
+    /* RFC 9293 3.10.7.4: <SEQ=SEG.ACK><CTL=RST> */
+    expectTcp(await nextFrame(h, "RST"), flags(RST), seqNum(bad));
+    inject(h, { ...SEND_TEMPL, dport: srv.port, seq: 9001, ack: sa.seq + 1 });
+    await pumpUntil(h, "the server accepts", () => srv.accept());
+    assert.equal(tcpOpenCount(), 1, "connections");
+  },
+);
+
 /* ------------------------------------------------------ backoff (issue 9) */
 
 tcpTest("tcpRto() doubles from its base up to RTO_MAX_MS", () => {
