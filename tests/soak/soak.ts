@@ -98,6 +98,8 @@ try {
     let doneAt = 0;
     let peakFds = 0;
     let peakRss = 0;
+    let last = before;
+    let lastAt = t0;
     while (doneAt === 0 && performance.now() - t0 < (SECS + 240) * 1000) {
       for (let i = 0; i < 50 && doneAt === 0; i++) {
         await sleep(100);
@@ -111,7 +113,14 @@ try {
         peakRss = Math.max(peakRss, s.rssMiB);
       }
       if (doneAt === 0) {
-        console.log(`t=${((performance.now() - t0) / 1000).toFixed(0)}s: ${show(s)}`);
+        const at = performance.now();
+        /* USER_HZ is 100: ticks per second are per cent of a core */
+        const cpu = s && last ? (s.cpuTicks - last.cpuTicks) / ((at - lastAt) / 1000) : NaN;
+        console.log(
+          `t=${((at - t0) / 1000).toFixed(0)}s: ${show(s)}, CPU ${cpu.toFixed(0)}% of a core`,
+        );
+        last = s;
+        lastAt = at;
       }
     }
     /* after: the churn's last flows have had 5 s to close; then 2 s of CPU */
@@ -120,7 +129,7 @@ try {
     await sleep(2000);
     const after2 = await sample(pid);
     const idleCpu = after && after2
-      ? (after2.cpuTicks - after.cpuTicks) / 2 / 100 * 100 /* % of a core, USER_HZ 100 */
+      ? (after2.cpuTicks - after.cpuTicks) / 2 /* % of a core, USER_HZ 100 */
       : NaN;
     console.log(
       `after: ${show(after)}; peak fds ${peakFds}, peak RSS ${peakRss.toFixed(1)} MiB; ` +
