@@ -147,18 +147,14 @@ export const SO_SNDBUF = 7;
 export const SO_RCVBUF = 8;
 /** SO_BINDTODEVICE */
 export const SO_BINDTODEVICE = 25;
-/** IPPROTO_IP */
-export const IPPROTO_IP = 0;
-/** IPPROTO_ICMP */
-export const IPPROTO_ICMP = 1;
-/** IPPROTO_TCP */
-export const IPPROTO_TCP = 6;
-/** IPPROTO_UDP */
-export const IPPROTO_UDP = 17;
-/** IPPROTO_IPV6 */
-export const IPPROTO_IPV6 = 41;
-/** IPPROTO_ICMPV6 */
-export const IPPROTO_ICMPV6 = 58;
+export {
+  IPPROTO_ICMP,
+  IPPROTO_ICMPV6,
+  IPPROTO_IP,
+  IPPROTO_IPV6,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
+} from "../wire/ip_proto.ts";
 /** IPV6_V6ONLY */
 export const IPV6_V6ONLY = 26;
 /** IP_FREEBIND */

@@ -19,6 +19,7 @@
 import type { Ctx } from "../ctx.ts";
 import { csumFold, csumPartial } from "../wire/checksum.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
+import { ETH_P_IP, ETH_P_IPV6 } from "../wire/eth.ts";
 
 /** virtio_net_hdr flag: the L4 checksum is to be completed. */
 export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
@@ -70,7 +71,7 @@ export function l2l3Write(
   }
   const ip = off + 14;
   if (!v6) {
-    dv.setUint16(off + 12, 0x0800);
+    dv.setUint16(off + 12, ETH_P_IP);
     dv.setUint32(ip, 0x45000000 | (20 + l4Len));
     dv.setUint32(ip + 4, 0x00004000); /* id 0, DF */
     dv.setUint32(ip + 8, (64 << 24) | (proto << 16)); /* ttl, proto, csum 0 */
@@ -83,7 +84,7 @@ export function l2l3Write(
     dv.setUint16(ip + 10, ~csumFold(sum) & 0xffff);
     return ip + 20;
   }
-  dv.setUint16(off + 12, 0x86dd);
+  dv.setUint16(off + 12, ETH_P_IPV6);
   dv.setUint32(ip, 0x60000000);
   dv.setUint16(ip + 4, l4Len);
   buf[ip + 6] = proto;

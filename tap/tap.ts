@@ -29,6 +29,8 @@ import { dhcpv6Handle, dhcpv6Match } from "../local/dhcpv6.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 import { LOG_TRACE, logLevel, trace } from "../log.ts";
 import { ip4Input, ip6Input } from "./l3.ts";
+import { ETH_P_ARP, ETH_P_IP, ETH_P_IPV6 } from "../wire/eth.ts";
+import { IPPROTO_ICMPV6, IPPROTO_UDP } from "../wire/ip_proto.ts";
 
 /** Length of the virtio-net header with IFF_VNET_HDR (virtio_net_hdr_mrg_rxbuf). */
 export const VNET_HDR_LEN = 12;
@@ -42,11 +44,6 @@ const TAP_UNIT = 2048;
 const TAP_IN_LEN = (1 << 20) + TAP_FRAME_MAX;
 
 const ETH_HLEN = 14;
-const ETH_P_IP = 0x0800;
-const ETH_P_ARP = 0x0806;
-const ETH_P_IPV6 = 0x86dd;
-const IPPROTO_UDP = 17;
-const IPPROTO_ICMPV6 = 58;
 
 /**
  * Handler for IP frames of one family: returns nothing; counts on its own.

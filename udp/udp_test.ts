@@ -29,6 +29,7 @@ import {
 import { ip4Input, ip6Input } from "../tap/l3.ts";
 import { csumFinish, csumPartial } from "../wire/checksum.ts";
 import { FakeTap } from "../tests/helpers/fake_tap.ts";
+import { ETH_P_IPV6 } from "../wire/eth.ts";
 import { NsSync } from "../ns/ns_sync.ts";
 import {
   UDP_TIMEOUT_MS,
@@ -207,7 +208,7 @@ function parseOut(raw: Uint8Array): Out {
   assert.equal(raw[0], 1, "NEEDS_CSUM");
   const eth = 12;
   assert.deepEqual([...raw.subarray(eth, eth + 6)], GUEST_MAC);
-  const v6 = dv.getUint16(eth + 12) === 0x86dd;
+  const v6 = dv.getUint16(eth + 12) === ETH_P_IPV6;
   const ip = eth + 14;
   const u = ip + (v6 ? 40 : 20);
   const csumStart = dv.getUint16(6, true);

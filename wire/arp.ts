@@ -12,6 +12,7 @@
  */
 
 import { macRead, macWrite } from "./mac.ts";
+import { ETH_P_IP } from "./eth.ts";
 
 /** Length of an ARP packet for Ethernet and IPv4. */
 export const ARP_LEN = 28;
@@ -61,7 +62,7 @@ export function arpCheckLen(dv: DataView, off: number, len: number): boolean {
  */
 export function arpIsEthIp4(dv: DataView, off: number): boolean {
   return dv.getUint16(off + ARP_HTYPE) === ARP_HTYPE_ETHER &&
-    dv.getUint16(off + ARP_PTYPE) === 0x0800 &&
+    dv.getUint16(off + ARP_PTYPE) === ETH_P_IP &&
     dv.getUint8(off + ARP_HLN) === 6 && dv.getUint8(off + ARP_PLN) === 4;
 }
 
@@ -143,7 +144,7 @@ export function arpTpa(dv: DataView, off: number): number {
  */
 export function arpSetHeader(dv: DataView, off: number, op: number): void {
   dv.setUint16(off + ARP_HTYPE, ARP_HTYPE_ETHER);
-  dv.setUint16(off + ARP_PTYPE, 0x0800);
+  dv.setUint16(off + ARP_PTYPE, ETH_P_IP);
   dv.setUint8(off + ARP_HLN, 6);
   dv.setUint8(off + ARP_PLN, 4);
   dv.setUint16(off + ARP_OP, op);

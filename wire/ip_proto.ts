@@ -1,17 +1,23 @@
 /**
- * ip_proto.ts - IP protocol numbers (IPv4 protocol, IPv6 next header).
+ * ip_proto.ts - IP protocol numbers (IPv4 protocol, IPv6 next header): the one
+ * home of every IPPROTO_* in orzo (ffi/layout.ts re-exports the ones that are
+ * also socket option levels). EtherTypes live in wire/eth.ts.
  *
  * @module
  */
 
 /** IPv6 hop-by-hop options header. */
 export const IPPROTO_HOPOPTS = 0;
+/** IPv4 (the socket option level; the same number as IPPROTO_HOPOPTS). */
+export const IPPROTO_IP = 0;
 /** ICMP for IPv4. */
 export const IPPROTO_ICMP = 1;
 /** TCP. */
 export const IPPROTO_TCP = 6;
 /** UDP. */
 export const IPPROTO_UDP = 17;
+/** IPv6 (the socket option level; as a next header, IPv6 in IP). */
+export const IPPROTO_IPV6 = 41;
 /** IPv6 routing header. */
 export const IPPROTO_ROUTING = 43;
 /** IPv6 fragment header. */

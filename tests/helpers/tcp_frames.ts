@@ -17,6 +17,7 @@ import assert from "node:assert/strict";
 import { formatIp4, formatIp6, parseIp4, parseIp6 } from "../../conf/addr.ts";
 import { csumFinish, csumPartial } from "../../wire/checksum.ts";
 import { ipv4ChecksumOk } from "../../wire/ipv4.ts";
+import { ETH_P_IP, ETH_P_IPV6 } from "../../wire/eth.ts";
 import { tcpChecksumOk4, tcpChecksumOk6, TcpOpts, tcpOptsParse } from "../../wire/tcp.ts";
 
 export { TcpOpts };
@@ -232,8 +233,8 @@ export function parseTcp(frame: Uint8Array, hdrLen = 12): TcpSeg {
   const dv = new DataView(f.buffer);
   assert.ok(f.length >= 14, `frame of ${f.length} bytes has no Ethernet header`);
   const type = dv.getUint16(12);
-  const v6 = type === 0x86dd;
-  assert.ok(type === 0x0800 || v6, `Ethernet type 0x${type.toString(16)} is not IP`);
+  const v6 = type === ETH_P_IPV6;
+  assert.ok(type === ETH_P_IP || v6, `Ethernet type 0x${type.toString(16)} is not IP`);
   const ip = 14;
   let l4: number;
   let l4Len: number;
