@@ -10,8 +10,13 @@
  * conversions ({@linkcode inanyFormat}, {@linkcode inanyParse}), which are for
  * configuration, logs and tests only.
  *
+ * The text forms are conf/addr.ts's, the one home of address parsing and
+ * formatting.
+ *
  * @module
  */
+
+import { formatIp4, formatIp6, parseIp } from "../conf/addr.ts";
 
 /** Length of an inany address in bytes. */
 export const INANY_LEN = 16;
@@ -185,8 +190,6 @@ export function inanyIsLinkLocal6(a: Uint8Array, off: number): boolean {
   return a[off] === 0xfe && (a[off + 1]! & 0xc0) === 0x80;
 }
 
-const HEX = "0123456789abcdef";
-
 /**
  * Formats an inany for logs: dotted quad for IPv4-mapped addresses, RFC 5952
  * text (lower case, longest run of two or more zero groups as "::") for IPv6.
@@ -204,62 +207,9 @@ const HEX = "0123456789abcdef";
  * ```
  */
 export function inanyFormat(a: Uint8Array, off: number): string {
-  if (inanyIs4(a, off)) {
-    return a[off + 12] + "." + a[off + 13] + "." + a[off + 14] + "." + a[off + 15];
-  }
-  // Longest run of zero groups (first one on ties), if at least two long.
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let g = 0; g < 8;) {
-    if ((a[off + 2 * g]! | a[off + 2 * g + 1]!) !== 0) {
-      g++;
-      continue;
-    }
-    let e = g;
-    while (e < 8 && (a[off + 2 * e]! | a[off + 2 * e + 1]!) === 0) e++;
-    if (e - g > bestLen) {
-      bestAt = g;
-      bestLen = e - g;
-    }
-    g = e;
-  }
-  let s = "";
-  for (let g = 0; g < 8; g++) {
-    if (g === bestAt) {
-      s += "::";
-      g += bestLen - 1;
-      continue;
-    }
-    if (s.length > 0 && !s.endsWith(":")) s += ":";
-    const v = (a[off + 2 * g]! << 8) | a[off + 2 * g + 1]!;
-    let h = "";
-    for (let sh = 12; sh >= 0; sh -= 4) {
-      const d = (v >> sh) & 15;
-      if (h.length > 0 || d !== 0 || sh === 0) h += HEX[d];
-    }
-    s += h;
-  }
-  return s;
-}
-
-/**
- * Parses the four dotted-decimal parts of an IPv4 address into `dst`.
- * @param s text to parse
- * @param dst buffer receiving four bytes
- * @param off where the bytes go in `dst`
- * @returns true if `s` is a dotted quad without leading zeros
- */
-function parse4(s: string, dst: Uint8Array, off: number): boolean {
-  const parts = s.split(".");
-  if (parts.length !== 4) return false;
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return false;
-    const v = Number(p);
-    if (v > 255) return false;
-    dst[off + i] = v;
-  }
-  return true;
+  return inanyIs4(a, off)
+    ? formatIp4(a.subarray(off + 12, off + 16))
+    : formatIp6(a.subarray(off, off + 16));
 }
 
 /**
@@ -272,43 +222,9 @@ function parse4(s: string, dst: Uint8Array, off: number): boolean {
  * @returns true on success; on failure `dst` may be partly written
  */
 export function inanyParse(s: string, dst: Uint8Array, off: number): boolean {
-  if (!s.includes(":")) {
-    if (!parse4(s, dst, off + 12)) return false;
-    inanyFrom4(dst, off, dst, off + 12);
-    return true;
-  }
-  const dbl = s.indexOf("::");
-  if (dbl >= 0 && s.indexOf("::", dbl + 1) >= 0) return false;
-  const head = dbl >= 0 ? s.slice(0, dbl) : s;
-  const tail = dbl >= 0 ? s.slice(dbl + 2) : "";
-  const hg = head === "" ? [] : head.split(":");
-  const tg = tail === "" ? [] : tail.split(":");
-  const groups: number[] = [];
-  const all = hg.concat(tg);
-  for (let i = 0; i < all.length; i++) {
-    const g = all[i]!;
-    // A dotted quad may only end the text, not precede a "::".
-    if (i === all.length - 1 && (dbl < 0 || tg.length > 0) && g.includes(".")) {
-      const t = new Uint8Array(4);
-      if (!parse4(g, t, 0)) return false;
-      groups.push((t[0]! << 8) | t[1]!, (t[2]! << 8) | t[3]!);
-      if (i < hg.length) hg.push(""); // the tail counts as two groups
-      else tg.push("");
-      continue;
-    }
-    if (!/^[0-9a-fA-F]{1,4}$/.test(g)) return false;
-    groups.push(parseInt(g, 16));
-  }
-  const n = groups.length;
-  if (dbl < 0 ? n !== 8 : n > 7) return false;
-  const headN = hg.length;
-  const zeros = 8 - n;
-  let gi = 0;
-  for (let w = 0; w < 8; w++) {
-    let v = 0;
-    if (w < headN || w >= headN + zeros) v = groups[gi++]!;
-    dst[off + 2 * w] = v >> 8;
-    dst[off + 2 * w + 1] = v & 0xff;
-  }
+  const ip = parseIp(s);
+  if (ip === null) return false;
+  if (ip.family === 4) inanyFrom4(dst, off, ip.bytes, 0);
+  else dst.set(ip.bytes, off);
   return true;
 }
