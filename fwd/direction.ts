@@ -142,8 +142,17 @@ export class FwdDirection {
     this.#hasAuto = false;
   }
 
-  #name(): string {
-    return `${this.proto === FWD_TCP ? "TCP" : "UDP"} port`;
+  /** The debug line of a port opened or closed by `auto` (v6: -1 for all families). */
+  #log(port: number, v6: number, closed: boolean): void {
+    if (this.proto === FWD_TCP) {
+      const who = this.pif === PIF_SPLICE ? "namespace" : "auto";
+      const fam = v6 < 0 ? "" : v6 === 1 ? " (IPv6)" : " (IPv4)";
+      debug(`${who} forwarding: TCP port ${port}${fam}${closed ? " closed" : ""}`);
+    } else if (closed) debug(`auto forwarding: UDP port ${port} closed`);
+    else {
+      const way = this.pif === PIF_SPLICE ? "namespace to host" : "host to guest";
+      debug(`auto forwarding: UDP port ${port} (${way})`);
+    }
   }
 
   /** The (family, address) pairs a rule's sockets bind. */
@@ -264,7 +273,7 @@ export class FwdDirection {
   }
 
   /** Closes the `auto` sockets of a port. */
-  #closeAuto(port: number): number {
+  #closeAuto(port: number, log = false): number {
     const m = ~(1 << (port & 7));
     this.#have[port >> 3] = this.#have[port >> 3]! & m;
     this.#full[port >> 3] = this.#full[port >> 3]! & m;
@@ -276,8 +285,10 @@ export class FwdDirection {
         if (i < 0) break;
         T.close(i);
         n++;
+        if (log && this.proto === FWD_TCP) this.#log(port, v6, true);
       }
     }
+    if (log && n > 0 && this.proto === FWD_UDP) this.#log(port, -1, true);
     return n;
   }
 
@@ -303,9 +314,7 @@ export class FwdDirection {
         const m = 1 << bit;
         const port = byte * 8 + bit;
         if ((want & m) === 0) {
-          if ((have & m) !== 0 && this.#closeAuto(port) > 0) {
-            debug(`auto forwarding: ${this.#name()} ${port} closed`);
-          }
+          if ((have & m) !== 0) this.#closeAuto(port, true);
           continue;
         }
         if ((this.#full[byte]! & m) !== 0) continue;
@@ -332,12 +341,9 @@ export class FwdDirection {
           });
           if (i < 0) continue;
           open++;
-          debug(
-            `auto forwarding: ${this.#name()} ${port} (${f.v6 ? "IPv6" : "IPv4"}${
-              this.pif === PIF_SPLICE ? ", namespace to host" : ""
-            })`,
-          );
+          if (tcp) this.#log(port, f.v6 ? 1 : 0, false);
         }
+        if (!tcp && open > 0 && (this.#have[byte]! & m) === 0) this.#log(port, -1, false);
         if (open > 0) this.#have[byte] = this.#have[byte]! | m;
         if (open === addrs.length) this.#full[byte] = this.#full[byte]! | m;
       }

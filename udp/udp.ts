@@ -31,7 +31,7 @@
  *   share it) and connected to the target. The connect() makes the kernel
  *   deliver only that peer's datagrams to it, so its epoll reference names the
  *   flow side directly and no lookup is needed.
- * - Listening sockets (udp/listen.ts). -u binds forwarded ports on the host,
+ * - Listening sockets (fwd/listeners.ts, fwd/direction.ts). -u binds forwarded ports on the host,
  *   -U the guest's loopback ports; a datagram on one is matched to a flow by
  *   the flow hash (protocol, interface, addresses, ports), and a new flow is
  *   made when none matches. The flow keeps a duplicate of the listening
