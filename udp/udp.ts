@@ -31,10 +31,10 @@
  *   share it) and connected to the target. The connect() makes the kernel
  *   deliver only that peer's datagrams to it, so its epoll reference names the
  *   flow side directly and no lookup is needed.
- * - Listening sockets (fwd/listeners.ts, fwd/direction.ts). -u binds forwarded ports on the host,
- *   -U the guest's loopback ports; a datagram on one is matched to a flow by
- *   the flow hash (protocol, interface, addresses, ports), and a new flow is
- *   made when none matches. The flow keeps a duplicate of the listening
+ * - Listening sockets (fwd/listeners.ts, opened by fwd/direction.ts). -u
+ *   binds forwarded ports on the host, -U the guest's loopback ports; a
+ *   datagram on one is matched to a flow by the flow hash (protocol,
+ *   interface, addresses, ports), and a new flow is made when none matches. The flow keeps a duplicate of the listening
  *   socket to send replies back from the forwarded port.
  * - The tap side has no socket: datagrams from the guest are looked up in the
  *   flow hash by their addresses and ports.
@@ -127,7 +127,14 @@ import { csumL4v4 } from "../wire/checksum.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 import { debug, LOG_DEBUG, logLevel } from "../log.ts";
 import type { NsSync } from "../ns/ns_sync.ts";
-import { FWD_UDP, FwdListeners, loopWatch, type SocketFn } from "../fwd/listeners.ts";
+import {
+  FWD_TCP,
+  FWD_UDP,
+  FwdListeners,
+  KIND_RULE,
+  loopWatch,
+  type SocketFn,
+} from "../fwd/listeners.ts";
 import { FwdDirection } from "../fwd/direction.ts";
 import { diagOpen, diagPorts } from "../fwd/diag.ts";
 import { scanPorts } from "../fwd/scan.ts";
@@ -215,10 +222,10 @@ interface UdpState {
   /** --host-lo-to-ns-lo: spliced datagrams go to the guest's loopback address */
   spliceToLoopback: boolean;
   lastTimer: number;
-  /** -u (host to guest); scanned for -u auto, null when it cannot be */
-  autoIn: FwdDirection | null;
-  /** -U (the guest's loopback to the host's), null without a namespace */
-  autoOut: FwdDirection | null;
+  /** -u (host to guest), scanned for -u auto; null only before udpInit() ends */
+  fwdIn: FwdDirection | null;
+  /** -U (the guest's loopback to the host's), scanned for -U auto; null without a namespace */
+  fwdOut: FwdDirection | null;
   stats: UdpStats;
 }
 
@@ -440,12 +447,15 @@ function portScanner(
 }
 
 /**
- * Ports orzo binds in one namespace: its forwarding sockets there (UDP and
- * TCP), and the explicit TCP ports of the configuration.
+ * Ports orzo binds in one namespace: its UDP sockets there, and its TCP
+ * listeners there (on the host, `auto` ones too; in the guest's namespace,
+ * those of -T rules), and the explicit TCP ports of the configuration.
  */
 function ownPorts(out: Uint8Array, pif: number, tcpStatic: Uint8Array): Uint8Array {
   out.set(tcpStatic);
-  return S!.listeners.ports(out, -1, pif);
+  const L = S!.listeners;
+  L.ports(out, FWD_UDP, pif);
+  return L.ports(out, FWD_TCP, pif, pif === PIF_HOST ? -1 : KIND_RULE);
 }
 
 /**
@@ -490,8 +500,8 @@ export function udpInit(
     splice: !conf.noSplice && opts.nsSync !== null,
     spliceToLoopback: conf.hostLoToNsLo,
     lastTimer: 0,
-    autoIn: null,
-    autoOut: null,
+    fwdIn: null,
+    fwdOut: null,
     stats,
   };
   buffersInit(c);
@@ -527,7 +537,7 @@ export function udpInit(
   const autoIn = ns !== null && ns.tid > 0 && conf.udp.rules.some((r) => r.scan);
   const ownIn = new Uint8Array(8192);
   const tcpNs = staticPorts(conf.tcpNs);
-  st.autoIn = new FwdDirection(st.listeners, {
+  st.fwdIn = new FwdDirection(st.listeners, {
     ...fams,
     proto: FWD_UDP,
     pif: PIF_HOST,
@@ -543,12 +553,12 @@ export function udpInit(
     own: () => ownPorts(ownIn, PIF_SPLICE, tcpNs),
   });
   if (conf.udp.mode === "spec" || conf.udp.mode === "all") {
-    st.autoIn.openRules(conf.udp.rules, conf.udp.excluded, true);
+    st.fwdIn.openRules(conf.udp.rules, conf.udp.excluded, true);
   }
   if (ns !== null) {
     const ownOut = new Uint8Array(8192);
     const tcpHost = staticPorts(conf.tcp);
-    st.autoOut = new FwdDirection(st.listeners, {
+    st.fwdOut = new FwdDirection(st.listeners, {
       ...fams,
       proto: FWD_UDP,
       pif: PIF_SPLICE,
@@ -561,13 +571,13 @@ export function udpInit(
       own: () => ownPorts(ownOut, PIF_HOST, tcpHost),
     });
     if (conf.udpNs.mode === "spec" || conf.udpNs.mode === "all") {
-      st.autoOut.openRules(conf.udpNs.rules, conf.udpNs.excluded, true);
+      st.fwdOut.openRules(conf.udpNs.rules, conf.udpNs.excluded, true);
     }
   } else if (conf.udpNs.mode === "spec" || conf.udpNs.mode === "all") {
     throw new SysError("UDP forwarding from the namespace (-U)", ERRNO.ENOSYS);
   }
-  st.autoIn.scan();
-  st.autoOut?.scan();
+  st.fwdIn.scan();
+  st.fwdOut?.scan();
   return stats;
 }
 
@@ -584,7 +594,7 @@ export function udpListeners(): FwdListeners | null {
  * @returns -u and -U (null without a namespace), or null before udpInit()
  */
 export function udpDirections(): { in: FwdDirection; out: FwdDirection | null } | null {
-  return S === null ? null : { in: S.autoIn!, out: S.autoOut };
+  return S === null ? null : { in: S.fwdIn!, out: S.fwdOut };
 }
 
 /** Writes the unspecified address of a family as inany at key[off]. */
@@ -1368,11 +1378,11 @@ export function udpTimer(now: number): void {
       udpFlowClose(st, idx);
     }
   }
-  if (st.autoIn !== null && st.autoIn.hasAuto && !st.autoIn.scan()) {
+  if (st.fwdIn !== null && st.fwdIn.hasAuto && !st.fwdIn.scan()) {
     debug("UDP: cannot read the guest's ports any more: automatic forwarding stops");
-    st.autoIn.stopScanning();
+    st.fwdIn.stopScanning();
   }
-  st.autoOut?.scan();
+  st.fwdOut?.scan();
 }
 
 /**
