@@ -12,20 +12,18 @@ import type { Config } from "./conf/config.ts";
 import type { Ctx } from "./ctx.ts";
 import type { EventLoop } from "./loop.ts";
 import type { NsThread } from "./ns/ns.ts";
-import { EPOLL_TYPE_TCP_LISTEN } from "./loop.ts";
-import { EPOLLIN } from "./ffi/layout.ts";
-import { tcpAutoPorts, tcpInit, tcpSetAuto, tcpSetListeners, tcpSetSplice } from "./tcp/tcp.ts";
+import { tcpInit, tcpSetListeners, tcpSetScan, tcpSetSplice } from "./tcp/tcp.ts";
 import { spliceInit } from "./tcp/splice.ts";
-import { TcpNsListeners } from "./tcp/listen_ns.ts";
 import { diagOpen, diagPorts } from "./fwd/diag.ts";
 import { scanPorts } from "./fwd/scan.ts";
-import { TcpAuto } from "./tcp/auto.ts";
-import { tcpListen } from "./tcp/listen.ts";
-import { udpAutoIn, udpInit, udpListeners, type UdpStats } from "./udp/udp.ts";
+import { FWD_TCP, FwdListeners, hostSocket, loopWatch } from "./fwd/listeners.ts";
+import { FwdDirection } from "./fwd/direction.ts";
+import { PIF_HOST, PIF_SPLICE } from "./flow/pif.ts";
+import { udpDirections, udpInit, type UdpStats } from "./udp/udp.ts";
 import { icmpInit, type IcmpStats } from "./icmp/icmp.ts";
 import type { TcpStats } from "./tcp/tcp.ts";
 import type { SpliceStats } from "./tcp/splice.ts";
-import { FwdRuntime, type FwdRuntimeTcp, type FwdRuntimeUdp } from "./fwd/runtime.ts";
+import { type FwdDirections, FwdRuntime } from "./fwd/runtime.ts";
 
 /** What {@linkcode protoInit} started: the modules' counters and the run-time forwards. */
 export interface Protocols {
@@ -74,65 +72,61 @@ export async function protoInit(
   ns: NsThread | null,
 ): Promise<Protocols> {
   const out: Omit<Protocols, "fwd"> = { tcp: null, splice: null, udp: null, icmp: null };
-  let tcpFwd: FwdRuntimeTcp | null = null;
-  let udpFwd: FwdRuntimeUdp | null = null;
+  const dirs: FwdDirections = { "tcp": null, "udp": null, "tcp-ns": null, "udp-ns": null };
+  /* the one table of forwarding sockets, both protocols, both sides */
+  const table = new FwdListeners(loopWatch(loop));
+  const fams = { v4: c.ip4.enabled, v6: c.ip6.enabled };
   if (!conf.noTcp) {
     out.tcp = tcpInit(c, loop);
-    const l = tcpListen(
-      conf.tcp,
-      { v4: c.ip4.enabled, v6: c.ip6.enabled },
-      conf.freebind,
-      (fd, index) => loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, index),
-    );
-    tcpSetListeners(l);
-    tcpFwd = { listeners: l, auto: null };
-    const families = { v4: c.ip4.enabled, v6: c.ip6.enabled };
-    const addListener = (fd: number, data: number) =>
-      loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, data);
-    if (ns !== null && conf.tcp.rules.some((r) => r.scan)) {
-      const tid = await ns.tid();
-      tcpFwd.auto = new TcpAuto(
-        conf.tcp,
-        guestPorts(c, `/proc/self/task/${tid}/net`),
-        families,
-        addListener,
-      );
-      tcpSetAuto(tcpFwd.auto);
+    tcpSetListeners(table);
+    const tcpIn = new FwdDirection(table, {
+      ...fams,
+      proto: FWD_TCP,
+      pif: PIF_HOST,
+      spec: conf.tcp,
+      freebind: conf.freebind,
+      socket: hostSocket,
+      read: ns !== null && conf.tcp.rules.some((r) => r.scan)
+        ? guestPorts(c, `/proc/self/task/${await ns.tid()}/net`)
+        : null,
+      own: null,
+    });
+    dirs.tcp = tcpIn;
+    if (conf.tcp.mode === "spec" || conf.tcp.mode === "all") {
+      tcpIn.openRules(conf.tcp.rules, conf.tcp.excluded, true);
     }
     /* the splice path: -T on the guest's loopback, host loopback clients of -t */
     const nsSync = c.nsSync;
     if (nsSync !== null && !conf.noSplice) {
       out.splice = spliceInit(c, loop, (d, t) => nsSync.socket(d, t));
-      let nsl: TcpNsListeners | null = null;
-      if (conf.tcpNs.mode !== "none") {
-        /* the -t ports (also those added at run time) and the auto ones */
-        const exclude = () => l.ports(tcpAutoPorts() ?? new Uint8Array(8192));
-        nsl = new TcpNsListeners(
-          conf.tcpNs,
-          (d, t) => nsSync.socket(d, t),
-          families,
-          addListener,
-          exclude,
-          hostPorts(),
-        );
-        nsl.start();
-      }
-      tcpSetSplice(nsl, true, conf.hostLoToNsLo);
+      /* -T auto leaves out the TCP ports orzo listens on on the host (-t,
+       * also added at run time, and auto) */
+      const own = new Uint8Array(8192);
+      const tcpNs = new FwdDirection(table, {
+        ...fams,
+        proto: FWD_TCP,
+        pif: PIF_SPLICE,
+        spec: conf.tcpNs,
+        freebind: false,
+        socket: (d, t, p) => nsSync.socket(d, t, p),
+        read: conf.tcpNs.rules.some((r) => r.scan) ? hostPorts() : null,
+        own: () => table.ports(own.fill(0), FWD_TCP, PIF_HOST),
+      });
+      dirs["tcp-ns"] = tcpNs;
+      /* (explicit -T ports that cannot be bound are skipped, as always) */
+      tcpNs.openRules(conf.tcpNs.rules, conf.tcpNs.excluded, false);
+      tcpSetSplice(true, conf.hostLoToNsLo);
     }
+    tcpSetScan([dirs.tcp, dirs["tcp-ns"]].filter((d) => d?.hasAuto) as FwdDirection[]);
   }
   /* UDP (-u, -U, splice) and ICMP echo: udp/udp.ts, icmp/icmp.ts */
   if (!conf.noUdp) {
-    /* -U auto leaves out the TCP ports orzo listens on: auto, and -t
-     * rules added at run time (those of start-up it knows from conf.tcp) */
-    const tcpL = tcpFwd?.listeners ?? null;
-    const tcpHostPorts = () => {
-      const auto = tcpAutoPorts();
-      return tcpL === null ? auto : tcpL.ports(auto ?? new Uint8Array(8192));
-    };
-    out.udp = udpInit(c, loop, conf, { nsSync: c.nsSync, tcpAutoPortsHost: tcpHostPorts });
-    udpFwd = { listeners: udpListeners()!, auto: udpAutoIn() };
+    out.udp = udpInit(c, loop, conf, { nsSync: c.nsSync, listeners: table });
+    const u = udpDirections()!;
+    dirs.udp = u.in;
+    dirs["udp-ns"] = u.out;
   }
   if (!conf.noIcmp) out.icmp = icmpInit(c, loop);
   await Promise.resolve();
-  return { ...out, fwd: new FwdRuntime(c, loop, conf, tcpFwd, udpFwd) };
+  return { ...out, fwd: new FwdRuntime(c, conf, dirs) };
 }

@@ -7,11 +7,13 @@
  * from the epoll loop like any other fd: the listening socket and each
  * connection have an epoll reference of their own (EPOLL_TYPE_CTL_LISTEN,
  * EPOLL_TYPE_CTL). The protocol is JSON lines, one request and one reply
- * each:
+ * each; "proto" is "tcp" or "udp" for -t/-u (host to guest), "tcp-ns" or
+ * "udp-ns" for -T/-U (the guest's loopback to the host's):
  *
  *     {"op":"add","proto":"tcp","spec":"8080:80"}   -> {"ok":true}
  *     {"op":"remove","proto":"udp","spec":"5353"}   -> {"ok":true,"removed":1}
- *     {"op":"list"}              -> {"ok":true,"tcp":["8080:80"],"udp":[]}
+ *     {"op":"add","proto":"tcp-ns","spec":"5432"}   -> {"ok":true}
+ *     {"op":"list"}   -> {"ok":true,"tcp":["8080:80"],"udp":[],"tcp-ns":["5432"],"udp-ns":[]}
  *     {"op":"stats"}             -> {"ok":true,"stats":{...}}
  *     anything else              -> {"ok":false,"error":"..."}
  *
@@ -32,7 +34,7 @@ import { AF_UNIX, EPOLLIN, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM } from "../f
 import { EPOLL_TYPE_CTL, EPOLL_TYPE_CTL_LISTEN, type EventLoop } from "../loop.ts";
 import { ConfError } from "../conf/errors.ts";
 import { debug } from "../log.ts";
-import type { FwdProto, FwdRuntime } from "./runtime.ts";
+import { FWD_PROTOS, fwdProtoOf, type FwdRuntime } from "./runtime.ts";
 
 /** Longest request line, newline included. */
 export const CTL_LINE_MAX = 4096;
@@ -68,13 +70,16 @@ export function ctlRequest(t: CtlTarget, line: string): string {
     switch (r.op) {
       case "add":
       case "remove": {
-        if (r.proto !== "tcp" && r.proto !== "udp") {
-          return JSON.stringify({ ok: false, error: `"proto" must be "tcp" or "udp"` });
+        const proto = fwdProtoOf(r.proto);
+        if (proto === null || proto !== r.proto) {
+          return JSON.stringify({
+            ok: false,
+            error: `"proto" must be one of ${FWD_PROTOS.map((p) => `"${p}"`).join(", ")}`,
+          });
         }
         if (typeof r.spec !== "string") {
           return JSON.stringify({ ok: false, error: `"spec" must be a string` });
         }
-        const proto = r.proto as FwdProto;
         if (r.op === "add") {
           t.fwd.add(proto, r.spec);
           return JSON.stringify({ ok: true });

@@ -1,7 +1,9 @@
 /**
- * ctl_client.ts - `orzo ctl SOCKET add|remove|list|stats [tcp|udp SPEC]`:
+ * ctl_client.ts - `orzo ctl SOCKET add|remove|list|stats [PROTO SPEC]`:
  * one request to a running orzo's control socket (fwd/ctl.ts), its reply
- * printed.
+ * printed. PROTO is tcp, udp (-t, -u: host to guest), tcp-ns or udp-ns
+ * (-T, -U: the guest's loopback to the host's); the option letters -t, -u,
+ * -T, -U are taken too.
  *
  * The reply line goes to standard output as it came (JSON); a refused
  * request prints its error as one line on standard error and exits 1, as
@@ -16,6 +18,7 @@ import { libc } from "../ffi/libc.ts";
 import { errno, errnoName } from "../ffi/errno.ts";
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET } from "../ffi/layout.ts";
 import { CTL_LINE_MAX, sockaddrUnix } from "./ctl.ts";
+import { FWD_PROTOS, fwdProtoOf } from "./runtime.ts";
 
 /** SO_RCVTIMEO (x86_64: struct timeval of two 64-bit words) */
 const SO_RCVTIMEO = 20;
@@ -24,7 +27,7 @@ const SO_RCVTIMEO = 20;
 export const CTL_REPLY_TIMEOUT_MS = 10_000;
 
 /** Usage of the subcommand. */
-export const CTL_USAGE = "Usage: orzo ctl SOCKET add|remove tcp|udp SPEC\n" +
+export const CTL_USAGE = "Usage: orzo ctl SOCKET add|remove tcp|udp|tcp-ns|udp-ns SPEC\n" +
   "       orzo ctl SOCKET list|stats\n";
 
 /**
@@ -40,10 +43,11 @@ export function ctlRequestLine(args: string[]): { line: string } | { error: stri
   }
   if (op === "add" || op === "remove") {
     if (args.length !== 3) return { error: `"${op}" needs a protocol and a SPEC` };
-    if (proto !== "tcp" && proto !== "udp") {
-      return { error: `Unknown protocol "${proto}": tcp or udp` };
+    const p = fwdProtoOf(proto);
+    if (p === null) {
+      return { error: `Unknown protocol "${proto}": ${FWD_PROTOS.join(", ")} (or -t, -u, -T, -U)` };
     }
-    return { line: JSON.stringify({ op, proto, spec }) };
+    return { line: JSON.stringify({ op, proto: p, spec }) };
   }
   return { error: op === undefined ? "No operation given" : `Unknown operation "${op}"` };
 }

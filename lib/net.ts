@@ -141,10 +141,11 @@ export class Network {
   }
 
   /**
-   * Adds a forward while the network runs, as `-t SPEC` (tcp) or `-u SPEC`
-   * (udp) at start-up: the tap path and, for clients on the host's
-   * loopback, the splice path.
-   * @param proto "tcp" or "udp"
+   * Adds a forward while the network runs, as `-t SPEC` (tcp), `-u SPEC`
+   * (udp), `-T SPEC` (tcp-ns) or `-U SPEC` (udp-ns) at start-up: for -t/-u
+   * the tap path and, for clients on the host's loopback, the splice path;
+   * for -T/-U the splice path from the namespace's loopback to the host's.
+   * @param proto "tcp", "udp", "tcp-ns" or "udp-ns"
    * @param spec pasta's SPEC, for example "8080:80"
    * @throws Error with one line (bad SPEC, conflict, port in use)
    */
@@ -155,7 +156,7 @@ export class Network {
   /**
    * Removes forwards in force (as listForwards() shows them); their
    * listening sockets close, established connections carry on.
-   * @param proto "tcp" or "udp"
+   * @param proto "tcp", "udp", "tcp-ns" or "udp-ns"
    * @param spec the SPEC of rules in force
    * @returns the number of rules removed
    */

@@ -34,7 +34,7 @@ import { unsupported } from "../unsupported.ts";
 import { pastaRun } from "../pasta.ts";
 import { pcapClose, pcapOpen } from "../pcap.ts";
 import { netCounters } from "../counters.ts";
-import type { FwdRuntime } from "../fwd/runtime.ts";
+import type { FwdProto, FwdRuntime } from "../fwd/runtime.ts";
 import { SIGTERM } from "../ffi/layout.ts";
 
 /** How often the Worker looks for flow events to send (ms). */
@@ -126,10 +126,10 @@ async function start(conf: Config, hostNetns: string | null): Promise<number> {
       handle = (m) => {
         switch (m.op) {
           case "add":
-            fwd.add(m.proto as "tcp" | "udp", m.spec as string);
+            fwd.add(m.proto as FwdProto, m.spec as string);
             return null;
           case "remove":
-            return fwd.remove(m.proto as "tcp" | "udp", m.spec as string);
+            return fwd.remove(m.proto as FwdProto, m.spec as string);
           case "list":
             return fwd.list();
           case "stats":

@@ -91,7 +91,7 @@ import {
 import { sockaddrFromInany, sockaddrToInany } from "../ffi/sockaddr.ts";
 import { timerAck, timerCreate, timerSet } from "../ffi/timer.ts";
 import { FLOW_STATE_ACTIVE, FLOW_TYPE_TCP } from "../flow/table.ts";
-import { PIF_HOST, PIF_TAP } from "../flow/pif.ts";
+import { PIF_HOST, PIF_SPLICE, PIF_TAP } from "../flow/pif.ts";
 import { fwdGuestAddr, fwdNatFromHost } from "../fwd/nat.ts";
 import { FWD_OK, fwdRefusalLog, fwdTapTarget } from "../fwd/guard.ts";
 import { l2l3Write, l4Finish, pseudoSum, tapSendFrame } from "../tap/send.ts";
@@ -122,9 +122,8 @@ import {
   WND_LIMITED,
   WS_OK,
 } from "./conn.ts";
-import type { TcpListeners } from "./listen.ts";
-import { AUTO_REF, type TcpAuto } from "./auto.ts";
-import { NS_REF, type TcpNsListeners } from "./listen_ns.ts";
+import { FWD_TCP, type FwdListeners } from "../fwd/listeners.ts";
+import type { FwdDirection } from "../fwd/direction.ts";
 import { spliceConnect, spliceTimer } from "./splice.ts";
 import { inanyLoopback } from "../fwd/nat.ts";
 import { fdBudget, fdBudgetTick, fdOverBudget } from "../flow/fd_budget.ts";
@@ -210,13 +209,12 @@ interface TcpState {
   c: Ctx;
   loop: EventLoop;
   conns: TcpConns;
-  listeners: TcpListeners | null;
-  /** automatic listeners (-t auto), null when not in use */
-  auto: TcpAuto | null;
-  /** when the guest's ports were last scanned (ms) */
+  /** the forwarding sockets (fwd/listeners.ts), null before tcpSetListeners() */
+  listeners: FwdListeners | null;
+  /** the TCP directions with `auto` rules (-t auto, -T auto), scanned about once a second */
+  scanned: FwdDirection[];
+  /** when the other sides' ports were last scanned (ms) */
   lastScan: number;
-  /** listeners on the guest's loopback (-T), null when none */
-  nsListeners: TcpNsListeners | null;
   /** whether host loopback clients of -t ports are spliced to the guest */
   splice: boolean;
   /** --host-lo-to-ns-lo: spliced clients reach the guest's loopback address, not its own */
@@ -424,9 +422,8 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     loop,
     conns,
     listeners: null,
-    auto: null,
+    scanned: [],
     lastScan: 0,
-    nsListeners: null,
     splice: false,
     spliceToLoopback: false,
     peekOff: probePeekOff(),
@@ -513,49 +510,37 @@ export function tcpSetHalfOpenMax(max: number): void {
 }
 
 /**
- * Tells the TCP module about the listening sockets (-t).
- * @param l the listeners
+ * Tells the TCP module about the forwarding sockets (-t, -T: their slots
+ * give each listener's target).
+ * @param l the listener table
  */
-export function tcpSetListeners(l: TcpListeners): void {
+export function tcpSetListeners(l: FwdListeners): void {
   if (S !== null) S.listeners = l;
 }
 
 /**
- * Turns on the splice path: -T listeners on the guest's loopback, and host
- * loopback clients of -t ports spliced over the guest's loopback interface,
- * to the guest's own address or (--host-lo-to-ns-lo) its loopback address.
- * @param l the guest-side listeners (already started)
+ * Turns on the splice path for host loopback clients of -t ports: spliced
+ * over the guest's loopback interface, to the guest's own address or
+ * (--host-lo-to-ns-lo) its loopback address. (-T listeners, in the guest's
+ * namespace, are always spliced to the host's loopback.)
  * @param spliceInbound whether -t connections from the host's loopback are spliced
  * @param toLoopback --host-lo-to-ns-lo: connect to 127.0.0.1 / ::1 in the guest
  */
-export function tcpSetSplice(
-  l: TcpNsListeners | null,
-  spliceInbound: boolean,
-  toLoopback = false,
-): void {
+export function tcpSetSplice(spliceInbound: boolean, toLoopback = false): void {
   if (S === null) return;
-  S.nsListeners = l;
   S.splice = spliceInbound;
   S.spliceToLoopback = toLoopback;
 }
 
 /**
- * Ports forwarded inbound automatically right now (for -T auto to leave out).
- * @returns a port bitmap, or null without -t auto
+ * Turns on automatic forwarding (-t auto, -T auto): the other sides' ports
+ * are scanned now and then about once a second.
+ * @param dirs the TCP directions with `auto` rules
  */
-export function tcpAutoPorts(): Uint8Array | null {
-  return S?.auto?.ports() ?? null;
-}
-
-/**
- * Turns on automatic forwarding (-t auto): the guest's ports are scanned now
- * and then about once a second.
- * @param a the automatic listeners
- */
-export function tcpSetAuto(a: TcpAuto): void {
+export function tcpSetScan(dirs: FwdDirection[]): void {
   if (S === null) return;
-  S.auto = a;
-  a.scan();
+  S.scanned = dirs;
+  for (const d of dirs) d.scan();
   S.lastScan = performance.now();
 }
 
@@ -1627,7 +1612,7 @@ function tcpSockHandler(fd: number, idx: number, events: number, now: number): v
  * Epoll handler for listening sockets: accepts and starts connections to
  * the guest.
  * @param fd the listening socket
- * @param data listener index (see listen.ts)
+ * @param data the listener's reference {port, pif, family} (fwd/listeners.ts)
  * @param _events EPOLL* mask
  * @param now monotonic time in ms
  */
@@ -1635,6 +1620,8 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
   const s = S!;
   const c = s.c;
   const l = s.listeners;
+  /* (a listener closed meanwhile has no slot: its connections are closed) */
+  const slot = l === null ? -1 : l.lookup(FWD_TCP, data, fd);
   for (let n = 0; n < 64; n++) {
     saLen[0] = sa.length;
     const cfd = libc.symbols.accept4(fd, sa, saLenBytes, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1653,28 +1640,16 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
       libc.symbols.close(cfd);
       continue;
     }
-    let v6: boolean;
-    let lport: number;
-    let dport: number;
-    if (data & NS_REF) {
-      /* from the guest's loopback (-T): to the host's loopback, spliced */
-      v6 = (data & 1) === 1;
-      lport = (data >>> 1) & 0xffff;
-      dport = (lport + (s.nsListeners?.delta[lport] ?? 0)) & 0xffff;
-      spliceConnect(cfd, v6, dport, false);
+    if (slot < 0) {
+      libc.symbols.close(cfd);
       continue;
     }
-    if (data & AUTO_REF) {
-      v6 = (data & 1) === 1;
-      lport = (data >>> 1) & 0xffff;
-      dport = (lport + (s.auto?.delta[lport] ?? 0)) & 0xffff;
-    } else if (l !== null && data < l.count && l.fd[data] === fd) {
-      /* (a listener removed at run time leaves its slot with fd -1) */
-      v6 = l.v6[data] === 1;
-      lport = l.port[data]!;
-      dport = l.target[data]!;
-    } else {
-      libc.symbols.close(cfd);
+    const v6 = l!.v6[slot] === 1;
+    const lport = l!.port[slot]!;
+    const dport = l!.target[slot]!;
+    if (l!.pif[slot] === PIF_SPLICE) {
+      /* from the guest's loopback (-T): to the host's loopback, spliced */
+      spliceConnect(cfd, v6, dport, false);
       continue;
     }
     const peerPort = sockaddrToInany(sa, key, 0);
@@ -1817,8 +1792,7 @@ export function tcpTimer(now: number): void {
   if (s.paused.length > 0 && now >= s.pausedUntil) listenResume(s);
   if (now - s.lastScan >= 1000) {
     s.lastScan = now;
-    s.auto?.scan();
-    s.nsListeners?.scan();
+    for (const d of s.scanned) d.scan();
     spliceTimer(now);
   }
 }

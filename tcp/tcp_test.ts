@@ -20,22 +20,18 @@ import { tapDeviceBackend } from "../tap/backend.ts";
 import assert from "node:assert/strict";
 import { ctxNew } from "../ctx.ts";
 import type { Ctx } from "../ctx.ts";
-import { EPOLL_TYPE_TCP_LISTEN, EventLoop } from "../loop.ts";
+import { EventLoop } from "../loop.ts";
 import { parseIp4, parseIp6 } from "../conf/addr.ts";
 import { fwdSpecNew } from "../conf/ports.ts";
 import { ERRNO } from "../ffi/errno.ts";
-import {
-  AF_INET,
-  EPOLLIN,
-  SO_PEEK_OFF,
-  SOCK_CLOEXEC,
-  SOCK_STREAM,
-  SOL_SOCKET,
-} from "../ffi/layout.ts";
+import { AF_INET, SO_PEEK_OFF, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET } from "../ffi/layout.ts";
 import { libc } from "../ffi/libc.ts";
 import { fdCount } from "../ffi/proc.ts";
 import { ip4Input, ip6Input } from "../tap/l3.ts";
-import { tcpListen } from "./listen.ts";
+import { FWD_TCP, FwdListeners, hostSocket, loopWatch } from "../fwd/listeners.ts";
+import { FwdDirection } from "../fwd/direction.ts";
+import type { FwdSpec } from "../conf/ports.ts";
+import { PIF_HOST } from "../flow/pif.ts";
 import {
   ACK_TIMEOUT_MS,
   MSS_MIN4,
@@ -89,6 +85,23 @@ import {
   V6,
   windowOpen,
 } from "../tests/helpers/tcp_frames.ts";
+
+/** Opens the listeners of a -t spec's explicit rules in a table of their own. */
+function listenRules(loop: EventLoop, spec: FwdSpec, v6: boolean): FwdListeners {
+  const l = new FwdListeners(loopWatch(loop));
+  new FwdDirection(l, {
+    proto: FWD_TCP,
+    pif: PIF_HOST,
+    spec,
+    v4: !v6,
+    v6,
+    freebind: false,
+    socket: hostSocket,
+    read: null,
+    own: null,
+  }).openRules(spec.rules, spec.excluded, true);
+  return l;
+}
 
 /* ---------------------------------------------------------------- harness */
 
@@ -785,13 +798,8 @@ for (const v6 of [false, true]) {
         scan: false,
         source: `-t ${port}:${target}`,
       });
-      const l = tcpListen(
-        spec,
-        { v4: !v6, v6 },
-        false,
-        (fd, i) => h.loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, i),
-      );
-      h.owned.push({ close: () => l.fd.forEach((fd) => libc.symbols.close(fd)) });
+      const l = listenRules(h.loop, spec, v6);
+      h.owned.push({ close: () => l.closeAll() });
       assert.equal(l.count, 1, "listening sockets");
       tcpSetListeners(l);
       const client = HostConn.connect(v6, port);
@@ -884,13 +892,8 @@ function inboundSetup(h: Harness, v6: boolean, target: number): number {
     scan: false,
     source: `-t ${port}:${target}`,
   });
-  const l = tcpListen(
-    spec,
-    { v4: !v6, v6 },
-    false,
-    (fd, i) => h.loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_TCP_LISTEN, i),
-  );
-  h.owned.push({ close: () => l.fd.forEach((fd) => libc.symbols.close(fd)) });
+  const l = listenRules(h.loop, spec, v6);
+  h.owned.push({ close: () => l.closeAll() });
   tcpSetListeners(l);
   return port;
 }

@@ -31,10 +31,10 @@
  *   share it) and connected to the target. The connect() makes the kernel
  *   deliver only that peer's datagrams to it, so its epoll reference names the
  *   flow side directly and no lookup is needed.
- * - Listening sockets (udp/listen.ts). -u binds forwarded ports on the host,
- *   -U the guest's loopback ports; a datagram on one is matched to a flow by
- *   the flow hash (protocol, interface, addresses, ports), and a new flow is
- *   made when none matches. The flow keeps a duplicate of the listening
+ * - Listening sockets (fwd/listeners.ts, opened by fwd/direction.ts). -u
+ *   binds forwarded ports on the host, -U the guest's loopback ports; a
+ *   datagram on one is matched to a flow by the flow hash (protocol,
+ *   interface, addresses, ports), and a new flow is made when none matches. The flow keeps a duplicate of the listening
  *   socket to send replies back from the forwarded port.
  * - The tap side has no socket: datagrams from the guest are looked up in the
  *   flow hash by their addresses and ports.
@@ -127,8 +127,15 @@ import { csumL4v4 } from "../wire/checksum.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 import { debug, LOG_DEBUG, logLevel } from "../log.ts";
 import type { NsSync } from "../ns/ns_sync.ts";
-import { type SocketFn, udpListen, UdpListeners } from "./listen.ts";
-import { UdpAuto } from "./auto.ts";
+import {
+  FWD_TCP,
+  FWD_UDP,
+  FwdListeners,
+  KIND_RULE,
+  loopWatch,
+  type SocketFn,
+} from "../fwd/listeners.ts";
+import { FwdDirection } from "../fwd/direction.ts";
 import { diagOpen, diagPorts } from "../fwd/diag.ts";
 import { scanPorts } from "../fwd/scan.ts";
 import type { FwdSpec } from "../conf/ports.ts";
@@ -208,16 +215,17 @@ interface UdpState {
   ts: Float64Array;
   /** DIR_* bits seen */
   dirs: Uint8Array;
-  listeners: UdpListeners;
+  /** the forwarding sockets (fwd/listeners.ts: shared with TCP) */
+  listeners: FwdListeners;
   nsSync: NsSync | null;
   splice: boolean;
   /** --host-lo-to-ns-lo: spliced datagrams go to the guest's loopback address */
   spliceToLoopback: boolean;
   lastTimer: number;
-  /** -u auto (scans the guest), null when off */
-  autoIn: UdpAuto | null;
-  /** -U auto (scans the host), null when off */
-  autoOut: UdpAuto | null;
+  /** -u (host to guest), scanned for -u auto; null only before udpInit() ends */
+  fwdIn: FwdDirection | null;
+  /** -U (the guest's loopback to the host's), scanned for -U auto; null without a namespace */
+  fwdOut: FwdDirection | null;
   stats: UdpStats;
 }
 
@@ -400,10 +408,10 @@ export interface UdpInitOptions {
   /** channel for sockets in the guest's namespace (splice, -U), null when none */
   nsSync: NsSync | null;
   /**
-   * TCP ports orzo listens on in the host's namespace besides -t's explicit
-   * ones (-t auto), for -U auto to leave out; null or absent when none
+   * the forwarding socket table shared with TCP (fwd/listeners.ts); absent:
+   * a table of UDP's own (tests)
    */
-  tcpAutoPortsHost?: () => Uint8Array | null;
+  listeners?: FwdListeners;
 }
 
 /** Ports of a spec's explicit (not `auto`) rules, as a bitmap. */
@@ -439,25 +447,15 @@ function portScanner(
 }
 
 /**
- * Ports orzo binds in one namespace: its UDP listeners there, and TCP ports
- * (a static bitmap, and a live one).
+ * Ports orzo binds in one namespace: its UDP sockets there, and its TCP
+ * listeners there (on the host, `auto` ones too; in the guest's namespace,
+ * those of -T rules), and the explicit TCP ports of the configuration.
  */
-function ownPorts(
-  out: Uint8Array,
-  pif: number,
-  tcpStatic: Uint8Array,
-  tcpLive: (() => Uint8Array | null) | undefined,
-): Uint8Array {
+function ownPorts(out: Uint8Array, pif: number, tcpStatic: Uint8Array): Uint8Array {
   out.set(tcpStatic);
-  const live = tcpLive?.() ?? null;
-  if (live !== null) { for (let i = 0; i < out.length; i++) out[i] = out[i]! | live[i]!; }
   const L = S!.listeners;
-  for (let i = 0; i < L.count; i++) {
-    if (L.fd[i]! < 0 || L.pif[i] !== pif) continue;
-    const p = L.port[i]!;
-    out[p >> 3] = out[p >> 3]! | (1 << (p & 7));
-  }
-  return out;
+  L.ports(out, FWD_UDP, pif);
+  return L.ports(out, FWD_TCP, pif, pif === PIF_HOST ? -1 : KIND_RULE);
 }
 
 /**
@@ -497,13 +495,13 @@ export function udpInit(
     own: new Uint8Array(cap * 2),
     ts: new Float64Array(cap),
     dirs: new Uint8Array(cap),
-    listeners: new UdpListeners(),
+    listeners: opts.listeners ?? new FwdListeners(loopWatch(loop)),
     nsSync: opts.nsSync,
     splice: !conf.noSplice && opts.nsSync !== null,
     spliceToLoopback: conf.hostLoToNsLo,
     lastTimer: 0,
-    autoIn: null,
-    autoOut: null,
+    fwdIn: null,
+    fwdOut: null,
     stats,
   };
   buffersInit(c);
@@ -515,102 +513,88 @@ export function udpInit(
   loop.post.push(udpTimer);
 
   const st = S;
-  const onSocket = (fd: number, i: number) => {
-    const r = loop.epoll.add(fd, EPOLLIN, EPOLL_TYPE_UDP_LISTEN, i);
-    if (r < 0) throw new SysError("epoll_ctl (UDP listening socket)", -r);
-  };
   const hostSocket: SocketFn = (d, t, p) => {
     const fd = libc.symbols.socket(d, t, p);
     if (fd < 0) return -errno();
     libc.symbols.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf, 4);
     return fd;
   };
-  const fams = { v4: c.ip4.enabled, v6: c.ip6.enabled, freebind: conf.freebind };
-  const f1 = udpListen(st.listeners, conf.udp, {
-    ...fams,
-    pif: PIF_HOST,
-    socket: hostSocket,
-    onSocket,
-  });
-  if (f1 !== null) {
-    throw new SysError(`Failed to bind UDP port ${f1.port} (${f1.source})`, f1.errno);
-  }
-  if (conf.udpNs.mode === "spec" || conf.udpNs.mode === "all") {
-    const ns = opts.nsSync;
-    if (ns === null) throw new SysError("UDP forwarding from the namespace (-U)", ERRNO.ENOSYS);
-    const f2 = udpListen(st.listeners, conf.udpNs, {
-      ...fams,
-      freebind: false,
-      pif: PIF_SPLICE,
-      socket: (d, t, p) => ns.socket(d, t, p),
-      onSocket,
-    });
-    if (f2 !== null) {
-      throw new SysError(
-        `Failed to bind UDP port ${f2.port} in the namespace (${f2.source})`,
-        f2.errno,
-      );
-    }
-  }
-  /* pasta's defaults: -u auto and -U auto (udp/auto.ts) */
+  const fams = { v4: c.ip4.enabled, v6: c.ip6.enabled };
+  /* pasta's defaults are -u auto and -U auto: the other side's UDP ports,
+   * and its TCP ones (see fwd/direction.ts) */
   const ns = opts.nsSync;
-  const unlisten = (fd: number) => {
-    loop.epoll.del(fd);
+  const udpAndTcp = (scan: ReturnType<typeof portScanner>, skipLoopback: boolean) => {
+    const tcp = new Uint8Array(8192);
+    return (out: Uint8Array) => {
+      const n = scan(true, out, skipLoopback);
+      if (n < 0) return n;
+      if (scan(false, tcp, skipLoopback) >= 0) {
+        for (let i = 0; i < 8192; i++) out[i] = out[i]! | tcp[i]!;
+      }
+      return n;
+    };
   };
-  if (ns !== null && ns.tid > 0 && conf.udp.rules.some((r) => r.scan)) {
-    const own = new Uint8Array(8192);
-    const tcpNs = staticPorts(conf.tcpNs);
-    st.autoIn = new UdpAuto({
-      spec: conf.udp,
-      scan: portScanner(
-        diagOpen((d, t, p) => ns.socket(d, t, p)),
-        `/proc/self/task/${ns.tid}/net`,
-      ),
-      skipLoopback: true,
-      listeners: st.listeners,
-      listen: { ...fams, pif: PIF_HOST, socket: hostSocket, onSocket },
-      unlisten,
-      own: () => ownPorts(own, PIF_SPLICE, tcpNs, undefined),
-    });
-    st.autoIn.scan();
+  const autoIn = ns !== null && ns.tid > 0 && conf.udp.rules.some((r) => r.scan);
+  const ownIn = new Uint8Array(8192);
+  const tcpNs = staticPorts(conf.tcpNs);
+  st.fwdIn = new FwdDirection(st.listeners, {
+    ...fams,
+    proto: FWD_UDP,
+    pif: PIF_HOST,
+    spec: conf.udp,
+    freebind: conf.freebind,
+    socket: hostSocket,
+    read: autoIn
+      ? udpAndTcp(
+        portScanner(diagOpen((d, t, p) => ns.socket(d, t, p)), `/proc/self/task/${ns.tid}/net`),
+        true,
+      )
+      : null,
+    own: () => ownPorts(ownIn, PIF_SPLICE, tcpNs),
+  });
+  if (conf.udp.mode === "spec" || conf.udp.mode === "all") {
+    st.fwdIn.openRules(conf.udp.rules, conf.udp.excluded, true);
   }
-  if (ns !== null && conf.udpNs.rules.some((r) => r.scan)) {
-    const own = new Uint8Array(8192);
+  if (ns !== null) {
+    const ownOut = new Uint8Array(8192);
     const tcpHost = staticPorts(conf.tcp);
-    st.autoOut = new UdpAuto({
+    st.fwdOut = new FwdDirection(st.listeners, {
+      ...fams,
+      proto: FWD_UDP,
+      pif: PIF_SPLICE,
       spec: conf.udpNs,
-      scan: portScanner(diagOpen(), "/proc/self/net"),
-      skipLoopback: false,
-      listeners: st.listeners,
-      listen: {
-        ...fams,
-        freebind: false,
-        pif: PIF_SPLICE,
-        socket: (d, t, p) => ns.socket(d, t, p),
-        onSocket,
-      },
-      unlisten,
-      own: () => ownPorts(own, PIF_HOST, tcpHost, opts.tcpAutoPortsHost),
+      freebind: false,
+      socket: (d, t, p) => ns.socket(d, t, p),
+      read: conf.udpNs.rules.some((r) => r.scan)
+        ? udpAndTcp(portScanner(diagOpen(), "/proc/self/net"), false)
+        : null,
+      own: () => ownPorts(ownOut, PIF_HOST, tcpHost),
     });
-    st.autoOut.scan();
+    if (conf.udpNs.mode === "spec" || conf.udpNs.mode === "all") {
+      st.fwdOut.openRules(conf.udpNs.rules, conf.udpNs.excluded, true);
+    }
+  } else if (conf.udpNs.mode === "spec" || conf.udpNs.mode === "all") {
+    throw new SysError("UDP forwarding from the namespace (-U)", ERRNO.ENOSYS);
   }
+  st.fwdIn.scan();
+  st.fwdOut?.scan();
   return stats;
 }
 
 /**
- * The listening sockets (for scanning and tests).
+ * The forwarding sockets (for scanning and tests).
  * @returns the table, or null before udpInit()
  */
-export function udpListeners(): UdpListeners | null {
+export function udpListeners(): FwdListeners | null {
   return S === null ? null : S.listeners;
 }
 
 /**
- * The `-u auto` scanner (for forwards added at run time to hold ports).
- * @returns the scanner, or null when none runs
+ * The UDP directions (for forwards added at run time).
+ * @returns -u and -U (null without a namespace), or null before udpInit()
  */
-export function udpAutoIn(): UdpAuto | null {
-  return S === null ? null : S.autoIn;
+export function udpDirections(): { in: FwdDirection; out: FwdDirection | null } | null {
+  return S === null ? null : { in: S.fwdIn!, out: S.fwdOut };
 }
 
 /** Writes the unspecified address of a family as inany at key[off]. */
@@ -1321,14 +1305,15 @@ export function udpSockHandler(fd: number, sidx: number, events: number, now: nu
  * (made when new), then runs of datagrams for the same flow are forwarded
  * together.
  * @param fd the socket
- * @param l its index in the listener table
+ * @param ref its reference {port, pif, family} (fwd/listeners.ts)
  * @param events EPOLL* mask
  * @param now monotonic time, ms
  */
-export function udpListenHandler(fd: number, l: number, events: number, now: number): void {
+export function udpListenHandler(fd: number, ref: number, events: number, now: number): void {
   const st = S!;
   const L = st.listeners;
-  if (l >= L.count || L.fd[l] !== fd) return;
+  const l = L.lookup(FWD_UDP, ref, fd);
+  if (l < 0) return;
   if ((events & EPOLLERR) !== 0) sockErrClear(fd);
   if ((events & EPOLLIN) === 0) return;
   const fl = st.c.flows;
@@ -1393,11 +1378,11 @@ export function udpTimer(now: number): void {
       udpFlowClose(st, idx);
     }
   }
-  if (st.autoIn !== null && !st.autoIn.scan()) {
+  if (st.fwdIn !== null && st.fwdIn.hasAuto && !st.fwdIn.scan()) {
     debug("UDP: cannot read the guest's ports any more: automatic forwarding stops");
-    st.autoIn = null;
+    st.fwdIn.stopScanning();
   }
-  st.autoOut?.scan();
+  st.fwdOut?.scan();
 }
 
 /**
@@ -1413,16 +1398,7 @@ export function udpCloseAll(): void {
       udpFlowClose(st, idx);
     }
   }
-  st.autoIn?.close();
-  st.autoOut?.close();
-  const L = st.listeners;
-  for (let i = 0; i < L.count; i++) {
-    if (L.fd[i]! >= 0) {
-      st.loop.epoll.del(L.fd[i]!);
-      libc.symbols.close(L.fd[i]!);
-      L.fd[i] = -1;
-    }
-  }
+  st.listeners.closeAll(FWD_UDP);
 }
 
 /**

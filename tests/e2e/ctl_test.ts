@@ -13,6 +13,8 @@ const PEER = `${DENO} run --allow-net --allow-env ${TCP_PEER}`;
 const UDP_PEER = new URL("../helpers/udp_peer.ts", import.meta.url).pathname;
 const UDP_RUN = `env DENO_NO_UPDATE_CHECK=1 ${DENO} run -A --unstable-net ${UDP_PEER}`;
 const ENV = { DENO_NO_UPDATE_CHECK: "1" };
+/** What `list` answers with no forward in force. */
+const NONE = { ok: true, "tcp": [], "udp": [], "tcp-ns": [], "udp-ns": [] };
 
 /** `orzo ctl SOCKET ARGS...` (from the test's own namespace: the socket is a file). */
 function ctl(sock: string, ...args: string[]) {
@@ -81,7 +83,7 @@ Deno.test({
           assert.deepEqual(await ctlOk(sock, "add", "tcp", "19100-19101:9100-9101"), { ok: true });
           assert.deepEqual(await ctlOk(sock, "add", "udp", "19200:9200"), { ok: true });
           assert.deepEqual(await ctlOk(sock, "list"), {
-            ok: true,
+            ...NONE,
             tcp: ["19100-19101:9100-9101"],
             udp: ["19200:9200"],
           });
@@ -153,7 +155,7 @@ Deno.test({
           } finally {
             for (const h of held) await h.stop();
           }
-          assert.deepEqual(await ctlOk(sock, "list"), { ok: true, tcp: [], udp: [] });
+          assert.deepEqual(await ctlOk(sock, "list"), NONE);
         },
         { timeoutMs: 150000 },
       );
@@ -223,10 +225,10 @@ Deno.test({
           assert.equal(long?.ok, false);
           assert.match(long.error, /longer than 4096/);
           await w.write(enc.encode("y".repeat(9000) + `}\n{"op":"list"}\n`));
-          assert.deepEqual(await next(), { ok: true, tcp: [], udp: [] });
+          assert.deepEqual(await next(), NONE);
           conn.close();
           /* the loop still answers */
-          assert.deepEqual(await ctlOk(sock, "list"), { ok: true, tcp: [], udp: [] });
+          assert.deepEqual(await ctlOk(sock, "list"), NONE);
           /* orzo runs as nobody now, but a port below 1024 binds: -c keeps
            * CAP_NET_BIND_SERVICE (isolate/isolate.ts keptCaps) */
           assert.deepEqual(await ctlOk(sock, "add", "tcp", "81"), { ok: true });
@@ -241,6 +243,109 @@ Deno.test({
       assert.equal(r.code, 1);
       assert.equal(r.stderr, `orzo ctl: Cannot connect to ${dir}/absent.ctl: ENOENT\n`);
     } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await t.destroy();
+    }
+  },
+});
+
+/** Runs a command in the guest's namespace, entered through a process in it. */
+function inGuest(pid: number, cmd: string[]) {
+  return run(["nsenter", "-t", String(pid), "-n", ...cmd], { env: ENV, timeoutMs: 60000 });
+}
+
+Deno.test({
+  name: "ctl: -T and -U forwards added and removed at run time, guest loopback to host loopback",
+  ignore: !isRoot,
+  async fn() {
+    const t = await Topology.create();
+    const dir = await Deno.makeTempDir({ prefix: "orzo-ctl-" });
+    await Deno.chmod(dir, 0o777);
+    const sock = `${dir}/orzo.ctl`;
+    /* servers on the host's loopback only: reachable from the guest through -T/-U alone */
+    const servers = await Promise.all([
+      background(
+        ["ip", "netns", "exec", t.host, "sh", "-c", `exec ${PEER} serve-halfclose :: 9110`],
+        { ready: "listening", timeoutMs: 180000 },
+      ),
+      background(
+        ["ip", "netns", "exec", t.host, "sh", "-c", `exec ${UDP_RUN} echo 127.0.0.1 9210 170`],
+        { ready: "ready", timeoutMs: 180000 },
+      ),
+    ]);
+    try {
+      const { orzo } = await withGuestServers(
+        t,
+        ["--config-net", "-d", "-c", sock, "-t", "none", "-u", "none", "-T", "none", "-U", "none"],
+        [`echo $$ > ${dir}/guest.pid; echo ready; exec sleep 150`],
+        async () => {
+          const guest = Number((await Deno.readTextFile(`${dir}/guest.pid`)).trim());
+          assert.ok(guest > 0);
+          const tcp = (addr: string, port: number, size: number) =>
+            inGuest(guest, [...PEER.split(" "), "client-halfclose", addr, `${port}`, `${size}`]);
+          const udp = async (args: string) => {
+            const r = await inGuest(guest, [...`${UDP_RUN} client ${args}`.split(" ")]);
+            assert.equal(r.code, 0, r.stderr);
+            return JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
+          };
+
+          /* nothing forwarded yet: refused in the guest */
+          assert.notEqual((await tcp("127.0.0.1", 19110, 1000)).code, 0);
+
+          assert.deepEqual(await ctlOk(sock, "add", "tcp-ns", "19110:9110"), { ok: true });
+          /* the option letter names the direction too */
+          assert.deepEqual(await ctlOk(sock, "add", "-U", "19210:9210"), { ok: true });
+          assert.deepEqual(await ctlOk(sock, "list"), {
+            ...NONE,
+            "tcp-ns": ["19110:9110"],
+            "udp-ns": ["19210:9210"],
+          });
+          /* a conflicting -T rule is refused, one line */
+          const bad = await ctl(sock, "add", "-T", "19110");
+          assert.equal(bad.code, 1);
+          assert.match(bad.stderr, /^orzo ctl: Conflicting port forwarding.*\n$/);
+          /* the guest's ports in use: orzo's sockets on its loopback */
+          const ss = await inGuest(guest, ["ss", "-Hltnu", "sport = :19110 or sport = :19210"]);
+          assert.match(ss.stdout, /tcp.*127\.0\.0\.1:19110/);
+          assert.match(ss.stdout, /udp.*127\.0\.0\.1:19210/);
+
+          /* TCP, both families, byte-checked through the splice path */
+          for (const addr of ["127.0.0.1", "::1"]) {
+            const r = await tcp(addr, 19110, 3 << 20);
+            assert.equal(r.stdout.trim(), "ok", `${addr}: ${r.stderr}`);
+          }
+          /* UDP: every datagram echoed, every byte */
+          const u = await udp("127.0.0.1 19210 50 1 30000 2000");
+          assert.equal(u.ok, 50, JSON.stringify(u));
+          assert.equal(u.hashOk, true);
+          const stats = (await ctlOk(sock, "stats")).stats as {
+            splice: { opened: number };
+            udp: { spliced: number };
+          };
+          assert.ok(stats.splice.opened >= 2, JSON.stringify(stats));
+          assert.ok(stats.udp.spliced >= 50, JSON.stringify(stats));
+
+          assert.deepEqual(await ctlOk(sock, "remove", "-T", "19110:9110"), {
+            ok: true,
+            removed: 1,
+          });
+          assert.deepEqual(await ctlOk(sock, "remove", "udp-ns", "19210:9210"), {
+            ok: true,
+            removed: 1,
+          });
+          /* refused after the removal */
+          const r = await tcp("127.0.0.1", 19110, 1000);
+          assert.notEqual(r.code, 0, "the guest still reaches the removed forward");
+          assert.match(r.stderr, /ConnectionRefused|refused/i);
+          const gone = await udp("127.0.0.1 19210 3 1 100 300");
+          assert.equal(gone.ok, 0, "no UDP echo after the removal");
+          assert.deepEqual(await ctlOk(sock, "list"), NONE);
+        },
+        { timeoutMs: 150000 },
+      );
+      assert.equal(orzo.code, 0, orzo.stderr);
+    } finally {
+      for (const s of servers) await s.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       await t.destroy();
     }
