@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { installOrzo } from "../helpers/pasta_bin.ts";
-import { background, DENO, MAIN, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
+import { background, denoIn, orzoIn, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
 const NOBODY = 65534;
@@ -125,20 +125,7 @@ function stopPid(pid: number): void {
 /** A tcp_peer.ts echo server in a namespace. */
 function echoServer(ns: string, addr: string, port: number) {
   return background(
-    [
-      "ip",
-      "netns",
-      "exec",
-      ns,
-      DENO,
-      "run",
-      "--allow-net",
-      "--allow-env",
-      TCP_PEER,
-      "serve-echo",
-      addr,
-      `${port}`,
-    ],
+    denoIn(ns, TCP_PEER, ["serve-echo", addr, `${port}`]),
     { ready: "listening" },
   );
 }
@@ -146,22 +133,7 @@ function echoServer(ns: string, addr: string, port: number) {
 /** Two connections from a namespace, 1 MB each, echoed and compared byte by byte. */
 async function echoClient(ns: string, addr: string, port: number): Promise<string> {
   const r = await run(
-    [
-      "ip",
-      "netns",
-      "exec",
-      ns,
-      DENO,
-      "run",
-      "--allow-net",
-      "--allow-env",
-      TCP_PEER,
-      "client-many",
-      addr,
-      `${port}`,
-      "2",
-      "1000000",
-    ],
+    denoIn(ns, TCP_PEER, ["client-many", addr, `${port}`, "2", "1000000"]),
     { timeoutMs: 30000 },
   );
   return r.stdout.trim() + r.stderr.trim();
@@ -334,8 +306,18 @@ Deno.test({
       orzo = await background([
         "sh",
         "-c",
-        `exec 7<${marker} 9<${marker}; exec ip netns exec ${t.host} ${DENO} run --allow-ffi ` +
-        `${MAIN} --pasta --config-net ${NO_FORWARDS.join(" ")} -P ${pidFile} -- sleep 30`,
+        `exec 7<${marker} 9<${marker}; exec ` +
+        orzoIn(t.host, [
+          "--pasta",
+          "--config-net",
+          ...NO_FORWARDS,
+          "-P",
+          pidFile,
+          "--",
+          "sleep",
+          "30",
+        ])
+          .join(" "),
       ]);
       pid = Number(await waitForFile(pidFile, 10000));
       assert.equal(pid, orzo.child.pid);
