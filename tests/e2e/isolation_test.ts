@@ -171,15 +171,7 @@ async function scenario(args: string[], frames: RawFrame[]) {
   const dir = await Deno.makeTempDir({ prefix: "orzo-iso-" });
   const log = `${dir}/recorded.txt`;
   try {
-    const ping = await run([
-      "ip",
-      "netns",
-      "exec",
-      t.host,
-      "sysctl",
-      "-qw",
-      "net.ipv4.ping_group_range=0 2147483647",
-    ]);
+    const ping = await t.hostSysctl("net.ipv4.ping_group_range=0 2147483647");
     assert.equal(ping.code, 0, ping.stderr);
     const rec = await background(denoIn(t.host, RECORD_SERVER, [String(PORT), log, "90"]), {
       ready: "ready",

@@ -149,15 +149,7 @@ async function world() {
   const t = await Topology.create();
   const resolv = await hostResolvConf(t, "nameserver 203.0.113.10\n");
   /* the translators drop to nobody: ping sockets must be open to it */
-  await run([
-    "ip",
-    "netns",
-    "exec",
-    t.host,
-    "sysctl",
-    "-qw",
-    "net.ipv4.ping_group_range=0 2147483647",
-  ]);
+  await t.hostSysctl("net.ipv4.ping_group_range=0 2147483647");
   const dir = await Deno.makeTempDir({ prefix: "orzo-passt-" });
   await Deno.chmod(dir, 0o777);
   let srv: { stop: () => Promise<unknown> } | null = null;

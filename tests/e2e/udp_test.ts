@@ -516,15 +516,7 @@ Deno.test({
       { ready: "ready", timeoutMs: 70000 },
     );
     try {
-      await run([
-        "ip",
-        "netns",
-        "exec",
-        t.host,
-        "sysctl",
-        "-qw",
-        "net.ipv4.ping_group_range=0 2147483647",
-      ]);
+      await t.hostSysctl("net.ipv4.ping_group_range=0 2147483647");
       const r = await t.inHost([
         "setpriv",
         "--reuid=65534",

@@ -243,6 +243,15 @@ export class Topology {
   }
 
   /**
+   * Sets a sysctl in the host namespace (`sysctl -qw KEY=VALUE`).
+   * @param setting KEY=VALUE
+   * @returns exit status and output
+   */
+  hostSysctl(setting: string): Promise<RunResult> {
+    return this.inHost(["sysctl", "-qw", setting]);
+  }
+
+  /**
    * Runs orzo (pasta mode) in the host namespace.
    * @param args orzo's arguments after `--pasta`
    * @param opts see run()
