@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { run, Topology } from "../helpers/topology.ts";
+import { Topology } from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
 
