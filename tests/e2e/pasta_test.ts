@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { installOrzo } from "../helpers/pasta_bin.ts";
 import {
+  asUser,
   background,
   denoSh,
   INJECT,
@@ -404,12 +405,7 @@ Deno.test({
     const orzo = await installOrzo();
     try {
       const r = await t.inHost([
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "env",
-        "HOME=/tmp",
+        ...asUser(),
         orzo.path,
         "--config-net",
         "--",

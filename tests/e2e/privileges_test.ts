@@ -8,10 +8,19 @@
 
 import assert from "node:assert/strict";
 import { installOrzo } from "../helpers/pasta_bin.ts";
-import { background, denoIn, orzoIn, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
+import {
+  asUser,
+  background,
+  denoIn,
+  NOBODY,
+  orzoIn,
+  run,
+  sh,
+  TCP_PEER,
+  Topology,
+} from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
-const NOBODY = 65534;
 const CAP_KILL = 1n << 5n;
 const CAP_NET_BIND_SERVICE = 1n << 10n;
 /** Options that forward nothing, so that no port is bound after set-up. */
@@ -326,12 +335,7 @@ Deno.test({
         "netns",
         "exec",
         t.host,
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "env",
-        "HOME=/tmp",
+        ...asUser(),
         bin.path,
         "--config-net",
         ...NO_FORWARDS,

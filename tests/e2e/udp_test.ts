@@ -10,7 +10,15 @@
 
 import assert from "node:assert/strict";
 import { installOrzo } from "../helpers/pasta_bin.ts";
-import { background, denoIn, denoSh, run, Topology, UDP_PEER } from "../helpers/topology.ts";
+import {
+  asUser,
+  background,
+  denoIn,
+  denoSh,
+  run,
+  Topology,
+  UDP_PEER,
+} from "../helpers/topology.ts";
 import { withGuestServers } from "../helpers/guest.ts";
 
 const isRoot = Deno.uid() === 0;
@@ -518,12 +526,7 @@ Deno.test({
     try {
       await t.hostSysctl("net.ipv4.ping_group_range=0 2147483647");
       const r = await t.inHost([
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "env",
-        "HOME=/tmp",
+        ...asUser(),
         orzo.path,
         "--config-net",
         "-U",

@@ -87,6 +87,19 @@ export function denoSh(script: string, perms: readonly string[] = HELPER_PERMS):
   return denoIn(null, script, [], { perms }).join(" ");
 }
 
+/** The user "nobody". */
+export const NOBODY = 65534;
+
+/**
+ * The argv prefix that runs a command as an ordinary user (setpriv, no
+ * supplementary groups, HOME=/tmp): what an unprivileged caller is.
+ * @param uid the user and group id
+ * @returns the prefix, the command to follow
+ */
+export function asUser(uid: number = NOBODY): string[] {
+  return ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "env", "HOME=/tmp"];
+}
+
 /**
  * The argv that runs orzo inside a network namespace.
  * @param ns the namespace's name, or null for the test's own
