@@ -160,8 +160,21 @@ export async function passtRun(
   loop.on(EPOLL_TYPE_TAP_PASST, (_fd, _data, events, now) => stream.handler(events, now));
   loop.on(EPOLL_TYPE_TIMER, (fd) => timerAck(fd));
 
-  if (conf.pcap !== undefined) pcapOpen(conf.pcap);
-  const protos = await protoInit(c, loop, conf, null);
+  /* a program's network that fails to start gives its socket back at once
+   * (its Worker ends, but descriptors belong to the whole process) */
+  const startFailed = (e: unknown): never => {
+    if (embed !== undefined) {
+      if (stream.listenFd >= 0) libc.symbols.close(stream.listenFd);
+      if (stream.path !== "") libc.symbols.unlink(cString(stream.path));
+    }
+    throw e;
+  };
+  try {
+    if (conf.pcap !== undefined) pcapOpen(conf.pcap);
+  } catch (e) {
+    startFailed(e);
+  }
+  const protos = await protoInit(c, loop, conf, null).catch(startFailed);
   if (conf.stats !== undefined) {
     statsStart(loop, conf.stats, () => [
       tapStatsLine(c, loop),

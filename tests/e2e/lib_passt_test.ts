@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { startPasst } from "../../mod.ts";
-import { denoIn, run, TCP_PEER, Topology } from "../helpers/topology.ts";
+import { background, denoIn, run, TCP_PEER, Topology } from "../helpers/topology.ts";
 import { arpRequest, GUEST_MAC, StreamGuest } from "../helpers/stream_guest.ts";
 import { ACK, FIN, flagNames, parseTcp, PSH, segment, SYN } from "../helpers/tcp_frames.ts";
 
@@ -152,6 +152,23 @@ Deno.test({
       assert.equal(again.socketPath, path);
       assert.equal(await again.close(), 0);
       assert.throws(() => Deno.statSync(path), Deno.errors.NotFound);
+
+      /* one that cannot start (its -t port is taken) says why, and leaves no socket */
+      const taken = await background(
+        denoIn(t.host, TCP_PEER, ["serve-echo", "0.0.0.0", `${PORT}`]),
+        {
+          ready: "listening",
+        },
+      );
+      try {
+        await assert.rejects(
+          startPasst(["-q", "-s", path, "-t", `${PORT}`], { hostNetns: `/run/netns/${t.host}` }),
+          /EADDRINUSE/,
+        );
+        assert.throws(() => Deno.statSync(path), Deno.errors.NotFound);
+      } finally {
+        await taken.stop();
+      }
     } finally {
       g?.close();
       await net.close();
