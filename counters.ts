@@ -13,6 +13,7 @@
 import type { Ctx } from "./ctx.ts";
 import type { EventLoop } from "./loop.ts";
 import type { Protocols } from "./protocols.ts";
+import { StreamTap } from "./tap/stream.ts";
 import { FLOW_NUM_STATES, FLOW_NUM_TYPES, FLOW_STATE_STR, FLOW_TYPE_STR } from "./flow/table.ts";
 
 /** A network's counters (see {@linkcode netCounters}). */
@@ -26,6 +27,8 @@ export interface NetCounters {
     malformed: number;
     unhandled: number;
   };
+  /** passt mode's socket (tap/stream.ts StreamStats: clients, frames in, bad lengths), else null */
+  stream: Record<string, number> | null;
   /** failures caught at the loop's dispatch boundary */
   handlerFailures: number;
   /** TCP counters (tcp/tcp.ts TcpStats), null when off */
@@ -74,6 +77,7 @@ export function netCounters(c: Ctx, loop: EventLoop, p: Omit<Protocols, "fwd">):
       malformed: st.malformed,
       unhandled: st.unhandled,
     },
+    stream: c.tap instanceof StreamTap ? copy(c.tap.stats) : null,
     handlerFailures: loop.failures,
     tcp: copy(p.tcp),
     splice: copy(p.splice),

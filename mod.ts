@@ -3,7 +3,8 @@
  * passt/pasta, in TypeScript on Deno.
  *
  * This module is the library surface: a network to start and change at run
- * time ({@linkcode startPasta}), and the parts: option parsing, the
+ * time ({@linkcode startPasta} for a namespace, {@linkcode startPasst} for a
+ * virtual machine), and the parts: option parsing, the
  * execution context, the wire views and checksums, the flow table, the local
  * responders and the pcap writer. The program itself is `main.ts`.
  *
@@ -28,6 +29,42 @@
  * } finally {
  *   assert.equal(await net.close(), 0);
  * }
+ * ```
+ *
+ * @example A virtual machine's network: the socket qemu connects to
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { startPasst } from "./mod.ts";
+ *
+ * const path = `/tmp/orzo-doc-${Deno.pid}.socket`;
+ * const net = await startPasst(["-q", "-s", path]);
+ * try {
+ *   assert.equal(net.socketPath, path);
+ *   // qemu would connect here: -netdev stream,addr.type=unix,addr.path=...
+ *   const vm = await Deno.connect({ transport: "unix", path: net.socketPath });
+ *   // one frame, after its length in 4 bytes: a broadcast ARP request
+ *   const frame = new Uint8Array(4 + 42);
+ *   const v = new DataView(frame.buffer);
+ *   v.setUint32(0, 42);
+ *   frame.fill(0xff, 4, 10); // to everyone
+ *   frame.set([0x52, 0x54, 0, 0x12, 0x34, 0x56], 10); // from the VM
+ *   v.setUint16(16, 0x0806); // ARP
+ *   v.setUint32(18, 0x00010800); // Ethernet, IPv4
+ *   v.setUint32(22, 0x06040001); // address lengths, request
+ *   frame.set(frame.subarray(10, 16), 26); // sender: the VM
+ *   await vm.write(frame);
+ *   for (let i = 0; i < 100 && (await net.stats()).tap.framesIn === 0; i++) {
+ *     await new Promise((r) => setTimeout(r, 20));
+ *   }
+ *   const s = await net.stats();
+ *   assert.equal(s.stream?.clients, 1);
+ *   assert.equal(s.tap.framesIn, 1);
+ *   vm.close();
+ * } finally {
+ *   assert.equal(await net.close(), 0);
+ * }
+ * // the socket is gone with the network
+ * assert.throws(() => Deno.statSync(path), Deno.errors.NotFound);
  * ```
  *
  * @example Option parsing
@@ -61,7 +98,7 @@ export { NsSync } from "./ns/ns_sync.ts";
 export { TAP_NONE, tapDeviceBackend } from "./tap/backend.ts";
 export type { TapBackend } from "./tap/backend.ts";
 export { main } from "./main.ts";
-export { Network, startPasta } from "./lib/net.ts";
+export { Network, PasstNetwork, startPasst, startPasta } from "./lib/net.ts";
 export type { FlowEvent, StartOptions } from "./lib/net.ts";
 export type { NetCounters } from "./counters.ts";
 export type { FwdProto } from "./fwd/runtime.ts";

@@ -50,7 +50,13 @@ import { icmpStatsLine } from "./icmp/icmp.ts";
 import { tcpCloseAll, tcpStatsLine, tcpTapWritable } from "./tcp/tcp.ts";
 import { timerAck } from "./ffi/timer.ts";
 import { fdBudgetLine } from "./flow/fd_budget.ts";
-import { ctxAddressing, ctxFromConf, hostUpstreams, tapStatsLine } from "./pasta.ts";
+import {
+  ctxAddressing,
+  ctxFromConf,
+  hostUpstreams,
+  type PastaEmbed,
+  tapStatsLine,
+} from "./pasta.ts";
 
 /**
  * Runs passt mode to the end.
@@ -91,10 +97,21 @@ function passtCtx(conf: Config): Ctx {
   return c;
 }
 
-async function passtRun(
+/**
+ * Runs passt mode once the process is set (inherited fds closed, background).
+ * @param conf the configuration
+ * @param background whether to report readiness to the parent (daemon.ts)
+ * @param ids the user to become, or null
+ * @param embed set when a program runs the network through the library: no
+ *   signal listeners, no change of privileges, and the socket file removed
+ *   at the end
+ * @returns the exit code
+ */
+export async function passtRun(
   conf: Config,
   background: boolean,
   ids: ReturnType<typeof targetIds>,
+  embed?: PastaEmbed,
 ): Promise<number> {
   const c = passtCtx(conf);
   const loop = new EventLoop();
@@ -143,8 +160,21 @@ async function passtRun(
   loop.on(EPOLL_TYPE_TAP_PASST, (_fd, _data, events, now) => stream.handler(events, now));
   loop.on(EPOLL_TYPE_TIMER, (fd) => timerAck(fd));
 
-  if (conf.pcap !== undefined) pcapOpen(conf.pcap);
-  const protos = await protoInit(c, loop, conf, null);
+  /* a program's network that fails to start gives its socket back at once
+   * (its Worker ends, but descriptors belong to the whole process) */
+  const startFailed = (e: unknown): never => {
+    if (embed !== undefined) {
+      if (stream.listenFd >= 0) libc.symbols.close(stream.listenFd);
+      if (stream.path !== "") libc.symbols.unlink(cString(stream.path));
+    }
+    throw e;
+  };
+  try {
+    if (conf.pcap !== undefined) pcapOpen(conf.pcap);
+  } catch (e) {
+    startFailed(e);
+  }
+  const protos = await protoInit(c, loop, conf, null).catch(startFailed);
   if (conf.stats !== undefined) {
     statsStart(loop, conf.stats, () => [
       tapStatsLine(c, loop),
@@ -162,6 +192,7 @@ async function passtRun(
   loop.recover.push(() => c.flows.flowSetupAbandon());
 
   const stopOn = (sig: Deno.Signal, code: number) => {
+    if (embed !== undefined) return;
     try {
       Deno.addSignalListener(sig, () => loop.stop(code));
     } catch { /* not available */ }
@@ -182,7 +213,9 @@ async function passtRun(
   }, ids);
   /* owned by the user orzo becomes, who removes it at exit (as pasta.ts) */
   if (pidFd >= 0 && ids !== null) libc.symbols.fchown(pidFd, ids.uid, ids.gid);
-  await isolate({ ids, keep: keptCaps(conf, ids !== null, false), threads: [] });
+  if (embed === undefined) {
+    await isolate({ ids, keep: keptCaps(conf, ids !== null, false), threads: [] });
+  }
   if (pidFd >= 0) {
     writeAll(pidFd, new TextEncoder().encode(`${libc.symbols.getpid()}\n`), "write PID file");
     libc.symbols.close(pidFd);
@@ -191,6 +224,7 @@ async function passtRun(
 
   /* one turn of Deno's runtime: it finishes setting up the signal listeners */
   await libc.symbols.getpid_async();
+  embed?.ready({ c, loop, protos, child: -1, socketPath: stream.path });
   const code = await loop.run(1000);
   ctl?.close();
   debug(tapStatsLine(c, loop));
@@ -203,6 +237,8 @@ async function passtRun(
   tcpCloseAll();
   stream.close("exiting");
   if (stream.listenFd >= 0) libc.symbols.close(stream.listenFd);
+  /* a program's network gives its socket's name back (the CLI leaves it, as passt) */
+  if (embed !== undefined && stream.path !== "") libc.symbols.unlink(cString(stream.path));
   pcapClose();
   if (conf.pidFile !== undefined && libc.symbols.unlink(cString(conf.pidFile)) < 0) {
     debug(`Cannot remove the PID file ${conf.pidFile}: ${errnoName(errno())}`);

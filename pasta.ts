@@ -240,14 +240,21 @@ export async function pastaMain(conf: Config): Promise<number> {
   return await pastaRun(conf, target, background, ids);
 }
 
-/** A network run by a program through the library (lib/), not by the CLI. */
+/**
+ * A network run by a program through the library (lib/), not by the CLI
+ * (pasta mode here, passt mode in passt.ts).
+ */
 export interface PastaEmbed {
   /**
    * Called once the network is up, right before the loop runs. An embedded
    * network installs no signal listeners, changes no privileges and, when
    * it has neither a namespace to join nor a command, spawns nothing.
+   * `child` is the command's PID (-1: none); `socketPath` is passt mode's
+   * listening socket ("" with --fd).
    */
-  ready(net: { c: Ctx; loop: EventLoop; protos: Protocols; child: number }): void;
+  ready(
+    net: { c: Ctx; loop: EventLoop; protos: Protocols; child: number; socketPath?: string },
+  ): void;
 }
 
 /**

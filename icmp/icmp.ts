@@ -69,8 +69,8 @@ import { PIF_HOST, PIF_NAMES, PIF_TAP } from "../flow/pif.ts";
 import { FWD_OK, fwdRefusalLog, fwdTapTarget } from "../fwd/guard.ts";
 import { l3Addrs, l4Register } from "../tap/l3.ts";
 import { l2l3Write } from "../tap/send.ts";
-import { icmpFillChecksum } from "../wire/icmp.ts";
-import { icmpv6FillChecksum } from "../wire/icmpv6.ts";
+import { ICMP_ECHO, ICMP_ECHOREPLY, ICMP_ID, ICMP_SEQ, icmpFillChecksum } from "../wire/icmp.ts";
+import { ICMPV6_ECHO_REPLY, ICMPV6_ECHO_REQUEST, icmpv6FillChecksum } from "../wire/icmpv6.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 import { debug, LOG_DEBUG, logLevel, warn } from "../log.ts";
 
@@ -84,11 +84,6 @@ const ICMP_MSG_MAX = 65535;
 const MSG_OFF = 128;
 /** Replies read per readiness event at most. */
 const ICMP_ROUNDS = 16;
-
-const ICMP_ECHO = 8;
-const ICMP_ECHOREPLY = 0;
-const ICMPV6_ECHO_REQUEST = 128;
-const ICMPV6_ECHO_REPLY = 129;
 
 /** Counters of the ICMP module. */
 export interface IcmpStats {
@@ -267,7 +262,7 @@ export function icmpTapHandler(
     c.stats.unhandled++;
     return;
   }
-  const id = dv.getUint16(l4Off + 4);
+  const id = dv.getUint16(l4Off + ICMP_ID);
   l3Addrs(frame, ipOff, v6, key);
   const fl = c.flows;
   const sidx = fl.flowLookup(v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP, PIF_TAP, key, 16, key, 0, id, id);
@@ -332,7 +327,7 @@ export function icmpSockHandler(fd: number, idx: number, events: number, now: nu
       st.stats.dropped++;
       continue;
     }
-    const seq = outDv.getUint16(MSG_OFF + 6);
+    const seq = outDv.getUint16(MSG_OFF + ICMP_SEQ);
     if (seq === st.lastSeq[idx]) {
       st.stats.dropped++;
       continue;

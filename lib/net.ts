@@ -1,5 +1,6 @@
 /**
- * net.ts - a network as an object: {@linkcode startPasta} and its handle.
+ * net.ts - a network as an object: {@linkcode startPasta},
+ * {@linkcode startPasst} and their handles.
  *
  * Each network runs in a Worker of its own (worker.ts), because the packet
  * loop blocks its thread in epoll_wait; the handle talks to it with
@@ -37,7 +38,7 @@ export interface FlowEvent {
   active: number;
 }
 
-/** Options of {@linkcode startPasta}. */
+/** Options of {@linkcode startPasta} and {@linkcode startPasst}. */
 export interface StartOptions {
   /** longest wait for the network to come up (ms); default 20000 */
   timeoutMs?: number;
@@ -52,7 +53,7 @@ export interface StartOptions {
 
 type Reply = { id?: number; op?: string; ok?: boolean; error?: string; [k: string]: unknown };
 
-/** A running network (see {@linkcode startPasta}). */
+/** A running network (see {@linkcode startPasta}, {@linkcode startPasst}). */
 export class Network {
   readonly #worker: Worker;
   readonly #pending = new Map<number, (r: Reply) => void>();
@@ -66,21 +67,21 @@ export class Network {
   /** Resolves with the exit code once the network has stopped (close(), or its command ended). */
   readonly exited: Promise<number>;
 
-  /** @internal use {@linkcode startPasta} */
+  /** @internal use {@linkcode startPasta} or {@linkcode startPasst} */
   constructor(worker: Worker) {
     this.#worker = worker;
     this.exited = new Promise((r) => this.#exitResolve = r);
   }
 
-  /** @internal first message of the Worker: ready or failed */
-  started(): Promise<void> {
+  /** @internal first message of the Worker: ready (resolves with it) or failed */
+  started(): Promise<Reply> {
     return new Promise((resolve, reject) => {
       this.#worker.onmessage = (e: MessageEvent<Reply>) => {
         const m = e.data;
         if (m.op === "ready") {
           this.#wakeFd = m.wakeFd as number;
           this.#worker.onmessage = (ev: MessageEvent<Reply>) => this.#message(ev.data);
-          resolve();
+          resolve(m);
         } else if (m.op === "exit") {
           this.#ended(m.code as number);
           reject(new ConfError(m.error ?? `network stopped at start (exit code ${m.code})`));
@@ -224,6 +225,30 @@ export class Network {
 }
 
 /**
+ * A running passt-mode network (see {@linkcode startPasst}): a
+ * {@linkcode Network} that serves a virtual machine on a UNIX socket.
+ */
+export class PasstNetwork extends Network {
+  #socketPath = "";
+
+  /**
+   * The UNIX socket qemu connects to (`-netdev stream,addr.type=unix,
+   * addr.path=...`): -s/--socket, else the first free /tmp/passt_N.socket;
+   * "" with --fd. close() removes it.
+   */
+  get socketPath(): string {
+    return this.#socketPath;
+  }
+
+  /** @internal first message of the Worker: ready (with the socket's path) or failed */
+  override async started(): Promise<Reply> {
+    const m = await super.started();
+    this.#socketPath = typeof m.socketPath === "string" ? m.socketPath : "";
+    return m;
+  }
+}
+
+/**
  * Starts pasta mode in a Worker: a tap in a network namespace, translated
  * to the host's sockets, as `orzo --pasta ARGS` would, without signal
  * listeners or privilege changes (the program's own). With neither a
@@ -240,18 +265,50 @@ export async function startPasta(
 ): Promise<Network> {
   const conf = Array.isArray(args) ? confParse(args, { argv0Pasta: true }) : args;
   if (conf.mode !== "pasta") throw new ConfError("startPasta() takes a pasta configuration");
+  return await startWorker("startPasta", conf, opts, (w) => new Network(w));
+}
+
+/**
+ * Starts passt mode in a Worker: a UNIX socket for one virtual machine at a
+ * time (qemu's stream framing: each frame after its length in 4 bytes),
+ * translated to the host's sockets, as `orzo ARGS` would in the foreground,
+ * without signal listeners or privilege changes. The guest gets the host's
+ * addresses (DHCP, DHCPv6, router advertisements). Needs no privileges,
+ * except for `hostNetns`. The socket is {@linkcode PasstNetwork.socketPath};
+ * close() removes it.
+ * @param args passt's command line (without the program name), or a parsed Config
+ * @param opts start options
+ * @returns the running network
+ * @throws Error with one line when the network cannot start (socket path in use...)
+ */
+export async function startPasst(
+  args: string[] | Config,
+  opts: StartOptions = {},
+): Promise<PasstNetwork> {
+  const conf = Array.isArray(args) ? confParse(args, { argv0Pasta: false }) : args;
+  if (conf.mode !== "passt") throw new ConfError("startPasst() takes a passt configuration");
+  return await startWorker("startPasst", conf, opts, (w) => new PasstNetwork(w));
+}
+
+/** Starts a network's Worker and waits until it is up or failed. */
+async function startWorker<N extends Network>(
+  name: string,
+  conf: Config,
+  opts: StartOptions,
+  make: (w: Worker) => N,
+): Promise<N> {
   const url = new URL("./worker.ts", import.meta.url);
   if (url.protocol === "file:") {
     const st = await Deno.permissions.query({ name: "read", path: url });
     if (st.state !== "granted") {
       const dir = new URL("../", import.meta.url).pathname;
       throw new ConfError(
-        `startPasta() needs --allow-read=${dir} (the network's Worker loads orzo's modules)`,
+        `${name}() needs --allow-read=${dir} (the network's Worker loads orzo's modules)`,
       );
     }
   }
   const worker = new Worker(url, { type: "module" });
-  const net = new Network(worker);
+  const net = make(worker);
   const up = net.started();
   worker.postMessage({ op: "start", conf, hostNetns: opts.hostNetns ?? null });
   const ms = opts.timeoutMs ?? 20_000;

@@ -7,8 +7,9 @@
  * view, flow table and protocol state), so two networks in one process
  * share nothing.
  *
- * Messages: the first one is `{op: "start", conf}`; the Worker answers
- * `{op: "ready", wakeFd}` once the network is up, or `{op: "exit", code,
+ * Messages: the first one is `{op: "start", conf}` (pasta or passt mode);
+ * the Worker answers `{op: "ready", wakeFd, socketPath}` once the network is
+ * up (socketPath: passt mode's socket, else null), or `{op: "exit", code,
  * error}` if it could not start. Then requests `{id, op, ...}` (add, remove,
  * list, stats, pcap, close) get `{id, ok, result | error}`. The loop reads
  * messages only when it yields to Deno's event loop (at least every
@@ -31,7 +32,8 @@ import { EPOLL_TYPE_WAKE } from "../loop.ts";
 import { LOG_DEBUG, LOG_INFO, LOG_TRACE, LOG_WARN, logSetLevel } from "../log.ts";
 import { NsError } from "../ns/ns.ts";
 import { unsupported } from "../unsupported.ts";
-import { pastaRun } from "../pasta.ts";
+import { type PastaEmbed, pastaRun } from "../pasta.ts";
+import { passtRun } from "../passt.ts";
 import { pcapClose, pcapOpen } from "../pcap.ts";
 import { netCounters } from "../counters.ts";
 import type { FwdProto, FwdRuntime } from "../fwd/runtime.ts";
@@ -99,18 +101,26 @@ async function start(conf: Config, hostNetns: string | null): Promise<number> {
   else if (conf.quiet) logSetLevel(LOG_WARN);
   else logSetLevel(LOG_INFO);
   unsupported(conf);
-  if (conf.mode !== "pasta") throw new ConfError("startPasta() runs pasta mode only");
+  if (conf.confPath !== undefined) {
+    throw new ConfError("--conf-path is for the program; use the handle's methods");
+  }
+  if (conf.mode === "passt") {
+    if (conf.vhostUser) throw new ConfError("--vhost-user is not supported yet");
+    return await passtRun(conf, false, null, embed());
+  }
   if (libc.symbols.geteuid() !== 0) {
     throw new ConfError(
       "startPasta() needs root or a user namespace where we are root (unshare -Ur deno ...)",
     );
   }
-  if (conf.confPath !== undefined) {
-    throw new ConfError("--conf-path is for the program; use the handle's methods");
-  }
   const target = conf.netns ?? (conf.pid !== undefined ? `/proc/${conf.pid}/ns/net` : null);
-  return await pastaRun(conf, target, false, null, {
-    ready({ c, loop, protos, child }) {
+  return await pastaRun(conf, target, false, null, embed());
+}
+
+/** What runs once the network is up: the request handler, events, the wake-up eventfd. */
+function embed(): PastaEmbed {
+  return {
+    ready({ c, loop, protos, child, socketPath }) {
       const wake = libc.symbols.eventfd(0, 0o2000000 | 0o4000 /* EFD_CLOEXEC | EFD_NONBLOCK */);
       const drain = new BigUint64Array(1);
       const drainBytes = new Uint8Array(drain.buffer);
@@ -181,7 +191,7 @@ async function start(conf: Config, hostNetns: string | null): Promise<number> {
           failures = loop.failures;
         }
       });
-      post({ op: "ready", wakeFd: wake });
+      post({ op: "ready", wakeFd: wake, socketPath: socketPath ?? null });
     },
-  });
+  };
 }

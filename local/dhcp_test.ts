@@ -12,7 +12,7 @@ import {
   DHCPOFFER,
   DHCPRELEASE,
 } from "./dhcp.ts";
-import { ip4Parse } from "../wire/addr.ts";
+import { parseIp4 } from "../conf/addr.ts";
 import { csumL4v4, csumPartialTs } from "../wire/checksum.ts";
 import { hex, prng } from "../wire/_hex.ts";
 
@@ -180,11 +180,11 @@ const MSG = 14 + 20 + 8; /* the DHCP message in a frame with a 20-byte IPv4 head
 function ctx(): Ctx {
   const c = ctxNew();
   c.ip4.enabled = true;
-  c.ip4.addr.set(ip4Parse("198.51.100.2")!);
+  c.ip4.addr.set(parseIp4("198.51.100.2")!);
   c.ip4.addrSeen.set(c.ip4.addr);
   c.ip4.prefixLen = 24;
-  c.ip4.gateway.set(ip4Parse("198.51.100.1")!);
-  c.dns4 = [ip4Parse("198.51.100.53")!, ip4Parse("203.0.113.53")!];
+  c.ip4.gateway.set(parseIp4("198.51.100.1")!);
+  c.dns4 = [parseIp4("198.51.100.53")!, parseIp4("203.0.113.53")!];
   c.dnsSearch = ["a.example", "b.a.example"];
   c.hostname = "guest";
   c.fqdn = "guest.a.example";
@@ -474,7 +474,7 @@ Deno.test("dhcpHandle() leaves out what is not configured, and routes to an off-
   c.hostname = "";
   c.fqdn = "";
   c.mtu = 0;
-  c.ip4.gateway.set(ip4Parse("192.0.2.1")!);
+  c.ip4.gateway.set(parseIp4("192.0.2.1")!);
   const r = answer(c, DHCLIENT_DISCOVER)!;
   assert.deepEqual([...r.opts.keys()].sort((a, b) => a - b), [1, 3, 51, 53, 54, 121]);
   assert.deepEqual(r.opts.get(121), [32, 192, 0, 2, 1, 0, 0, 0, 0, 0, 192, 0, 2, 1]);

@@ -10,7 +10,7 @@ import {
   STATUS_NOTONLINK,
   STATUS_SUCCESS,
 } from "./dhcpv6.ts";
-import { ip6Format, ip6Parse } from "../wire/addr.ts";
+import { formatIp6, parseIp6 } from "../conf/addr.ts";
 import { csumL4v6 } from "../wire/checksum.ts";
 import { hex, prng } from "../wire/_hex.ts";
 
@@ -74,9 +74,9 @@ const MSG = 14 + 40 + 8; /* the message in a frame without extension headers */
 function ctx(): Ctx {
   const c = ctxNew();
   c.ip6.enabled = true;
-  c.ip6.addr.set(ip6Parse("2001:db8:1::2")!);
-  c.ip6.ourLinkLocal.set(ip6Parse("fe80::1")!);
-  c.dns6 = [ip6Parse("2001:db8::53")!];
+  c.ip6.addr.set(parseIp6("2001:db8:1::2")!);
+  c.ip6.ourLinkLocal.set(parseIp6("fe80::1")!);
+  c.dns6 = [parseIp6("2001:db8::53")!];
   c.dnsSearch = ["a.example", "b.a.example"];
   c.fqdn = "guest.a.example";
   return c;
@@ -129,8 +129,8 @@ function parse(b: Uint8Array, n: number): Reply {
   return {
     ethDst: mac(b, 0),
     ethSrc: mac(b, 6),
-    src: ip6Format(b, 22),
-    dst: ip6Format(b, 38),
+    src: formatIp6(b.subarray(22, 38)),
+    dst: formatIp6(b.subarray(38, 54)),
     ports: [u16(b, 54), u16(b, 56)],
     type: b[MSG]!,
     xid: u32(b, MSG) & 0xffffff,
@@ -194,7 +194,7 @@ function checkLease(r: Reply, type: number, request: Uint8Array, fqdnFlags: numb
   assert.equal(r.ethDst, mac(request, 6), "to the client's MAC");
   assert.equal(r.ethSrc, "9a:55:9a:55:9a:55");
   assert.equal(r.src, "fe80::1");
-  assert.equal(r.dst, ip6Format(request, 22), "to the client's link-local address");
+  assert.equal(r.dst, formatIp6(request.subarray(22, 38)), "to the client's link-local address");
   assert.deepEqual(r.ports, [547, 546]);
   assert.deepEqual(r.opts.get(2), OUR_DUID, "server DUID-LL from our MAC");
   assert.deepEqual(r.opts.get(1), ropts.get(1), "the client's identifier");
@@ -218,7 +218,7 @@ Deno.test("dhcpv6Handle() advertises the guest's address to dhclient's SOLICIT",
   checkLease(r, DHCPV6_ADVERTISE, f, 0);
   assert.deepEqual(r.order, [2, 1, 3, 23, 24, 39]);
   assert.equal(c.stats.dhcpv6Replies, 1);
-  assert.equal(ip6Format(c.ip6.addrLinkLocalSeen), ip6Format(f, 22));
+  assert.equal(formatIp6(c.ip6.addrLinkLocalSeen), formatIp6(f.subarray(22, 38)));
 });
 
 Deno.test("dhcpv6Handle() replies to dhclient's REQUEST for our server", () => {
@@ -251,14 +251,14 @@ Deno.test("dhcpv6Handle() confirms dhclient's address, and says NotOnLink for an
   assert.equal(ok.type, DHCPV6_REPLY);
   assert.deepEqual(ok.opts.get(13), [0, STATUS_SUCCESS]);
   assert.deepEqual(ok.order, [2, 1, 13]);
-  c.ip6.addr.set(ip6Parse("2001:db8:1::99")!);
+  c.ip6.addr.set(parseIp6("2001:db8:1::99")!);
   const no = answer(c, DHCLIENT6_CONFIRM)!;
   assert.deepEqual(no.opts.get(13), [0, STATUS_NOTONLINK]);
 });
 
 Deno.test("dhcpv6Handle() answers a REQUEST for an address not the guest's with NotOnLink in the IA", () => {
   const c = ctx();
-  c.ip6.addr.set(ip6Parse("2001:db8:1::99")!);
+  c.ip6.addr.set(parseIp6("2001:db8:1::99")!);
   const r = answer(c, DHCLIENT6_REQUEST)!;
   const ia = r.opts.get(3)!;
   assert.deepEqual(options(new Uint8Array(ia), 12, ia.length).get(13), [0, STATUS_NOTONLINK]);

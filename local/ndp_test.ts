@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type Ctx, ctxNew } from "../ctx.ts";
 import { NDP_NA_FRAME_LEN, ndpHandle, ndpRouterAdvert } from "./ndp.ts";
-import { ip6Parse } from "../wire/addr.ts";
+import { parseIp6 } from "../conf/addr.ts";
 import { icmpv6ChecksumOk, icmpv6FillChecksum } from "../wire/icmpv6.ts";
 import { hex, prng } from "../wire/_hex.ts";
 
@@ -71,11 +71,11 @@ const RA = hex(`
 function ctx(): Ctx {
   const c = ctxNew();
   c.ip6.enabled = true;
-  c.ip6.addr.set(ip6Parse("2001:db8::1")!);
-  c.ip6.addrSeen.set(ip6Parse("2001:db8::1")!);
-  c.ip6.addrLinkLocalSeen.set(ip6Parse("fe80::ff:fe00:a")!);
+  c.ip6.addr.set(parseIp6("2001:db8::1")!);
+  c.ip6.addrSeen.set(parseIp6("2001:db8::1")!);
+  c.ip6.addrLinkLocalSeen.set(parseIp6("fe80::ff:fe00:a")!);
   c.ip6.prefixLen = 64;
-  c.dns6 = [ip6Parse("2001:db8::35")!];
+  c.dns6 = [parseIp6("2001:db8::35")!];
   c.dnsSearch = ["example.com", "a"];
   return c;
 }
@@ -136,7 +136,7 @@ Deno.test("ndpHandle() answers a solicitation from :: to all-nodes", () => {
   const n = ndpHandle(c, b, 0, b.length, out);
   assert.equal(n, RA.length);
   assert.deepEqual(out.subarray(0, 6), new Uint8Array([0x33, 0x33, 0, 0, 0, 1]));
-  assert.deepEqual(out.subarray(38, 54), ip6Parse("ff02::1"));
+  assert.deepEqual(out.subarray(38, 54), parseIp6("ff02::1"));
   assert.ok(icmpv6ChecksumOk(out, 14, 54, n - 54));
 });
 
@@ -147,7 +147,7 @@ Deno.test("ndpRouterAdvert() builds the unsolicited advertisement to all-nodes",
   assert.equal(n, RA.length);
   assert.deepEqual(out.subarray(0, 6), new Uint8Array([0x33, 0x33, 0, 0, 0, 1]));
   assert.deepEqual(out.subarray(6, 22), RA.subarray(6, 22));
-  assert.deepEqual(out.subarray(38, 54), ip6Parse("ff02::1"));
+  assert.deepEqual(out.subarray(38, 54), parseIp6("ff02::1"));
   assert.deepEqual(out.subarray(58, n), RA.subarray(58));
   assert.ok(icmpv6ChecksumOk(out, 14, 54, n - 54));
   assert.equal(c.stats.routerAdverts, 1);
@@ -171,10 +171,10 @@ Deno.test("ndpHandle() does not answer for the guest's own addresses", () => {
   const out = new Uint8Array(200);
   const own = patched(NS, [[77, 1]]);
   assert.equal(ndpHandle(c, own, 0, own.length, out), 0);
-  c.ip6.addrSeen.set(ip6Parse("2001:db8::2")!);
+  c.ip6.addrSeen.set(parseIp6("2001:db8::2")!);
   assert.equal(ndpHandle(c, NS, 0, NS.length, out), 0);
   c.ip6.addrSeen.fill(0);
-  c.ip6.addrLinkLocalSeen.set(ip6Parse("2001:db8::2")!);
+  c.ip6.addrLinkLocalSeen.set(parseIp6("2001:db8::2")!);
   assert.equal(ndpHandle(c, NS, 0, NS.length, out), 0);
   assert.deepEqual(stats(c), [0, 0, 0, 3]);
 });
@@ -184,8 +184,8 @@ Deno.test("ndpHandle() answers any other target, link-local ones too", () => {
   const out = new Uint8Array(200);
   const ll = patched(NS, [[62, 0xfe], [63, 0x80], [64, 0], [65, 0], [77, 0x42]]);
   assert.equal(ndpHandle(c, ll, 0, ll.length, out), NDP_NA_FRAME_LEN);
-  assert.deepEqual(out.subarray(22, 38), ip6Parse("fe80::42"));
-  assert.deepEqual(out.subarray(62, 78), ip6Parse("fe80::42"));
+  assert.deepEqual(out.subarray(22, 38), parseIp6("fe80::42"));
+  assert.deepEqual(out.subarray(62, 78), parseIp6("fe80::42"));
 });
 
 Deno.test("ndpHandle() is quiet with NDP off, RAs off, IPv6 off", () => {

@@ -11,32 +11,32 @@
  * @module
  */
 
-import { macRead, macWrite } from "./mac.ts";
+import { macWrite } from "./mac.ts";
 import { ETH_P_IP } from "./eth.ts";
 
 /** Length of an ARP packet for Ethernet and IPv4. */
 export const ARP_LEN = 28;
 /** Offset of the hardware type. */
-export const ARP_HTYPE = 0;
+const ARP_HTYPE = 0;
 /** Offset of the protocol type. */
-export const ARP_PTYPE = 2;
+const ARP_PTYPE = 2;
 /** Offset of the hardware address length. */
-export const ARP_HLN = 4;
+const ARP_HLN = 4;
 /** Offset of the protocol address length. */
-export const ARP_PLN = 5;
+const ARP_PLN = 5;
 /** Offset of the operation. */
-export const ARP_OP = 6;
+const ARP_OP = 6;
 /** Offset of the sender hardware address. */
 export const ARP_SHA = 8;
 /** Offset of the sender protocol address. */
-export const ARP_SPA = 14;
+const ARP_SPA = 14;
 /** Offset of the target hardware address. */
 export const ARP_THA = 18;
 /** Offset of the target protocol address. */
 export const ARP_TPA = 24;
 
 /** Hardware type: Ethernet. */
-export const ARP_HTYPE_ETHER = 1;
+const ARP_HTYPE_ETHER = 1;
 /** Operation: request. */
 export const ARP_OP_REQUEST = 1;
 /** Operation: reply. */
@@ -64,46 +64,6 @@ export function arpIsEthIp4(dv: DataView, off: number): boolean {
   return dv.getUint16(off + ARP_HTYPE) === ARP_HTYPE_ETHER &&
     dv.getUint16(off + ARP_PTYPE) === ETH_P_IP &&
     dv.getUint8(off + ARP_HLN) === 6 && dv.getUint8(off + ARP_PLN) === 4;
-}
-
-/**
- * Reads the hardware type.
- * @param dv view over the buffer
- * @param off where the ARP packet starts
- * @returns the hardware type
- */
-export function arpHtype(dv: DataView, off: number): number {
-  return dv.getUint16(off + ARP_HTYPE);
-}
-
-/**
- * Reads the protocol type.
- * @param dv view over the buffer
- * @param off where the ARP packet starts
- * @returns the protocol type (an EtherType)
- */
-export function arpPtype(dv: DataView, off: number): number {
-  return dv.getUint16(off + ARP_PTYPE);
-}
-
-/**
- * Reads the hardware address length.
- * @param dv view over the buffer
- * @param off where the ARP packet starts
- * @returns the length in bytes
- */
-export function arpHlen(dv: DataView, off: number): number {
-  return dv.getUint8(off + ARP_HLN);
-}
-
-/**
- * Reads the protocol address length.
- * @param dv view over the buffer
- * @param off where the ARP packet starts
- * @returns the length in bytes
- */
-export function arpPlen(dv: DataView, off: number): number {
-  return dv.getUint8(off + ARP_PLN);
 }
 
 /**
@@ -171,26 +131,6 @@ export function arpSetTpa(dv: DataView, off: number, addr: number): void {
 }
 
 /**
- * Copies the sender hardware address out.
- * @param dv view over the buffer
- * @param off where the ARP packet starts
- * @param to 6-byte destination
- */
-export function arpSha(dv: DataView, off: number, to: Uint8Array): void {
-  macRead(dv, off + ARP_SHA, to);
-}
-
-/**
- * Copies the target hardware address out.
- * @param dv view over the buffer
- * @param off where the ARP packet starts
- * @param to 6-byte destination
- */
-export function arpTha(dv: DataView, off: number, to: Uint8Array): void {
-  macRead(dv, off + ARP_THA, to);
-}
-
-/**
  * Writes the sender hardware address.
  * @param dv view over the buffer
  * @param off where the ARP packet starts
@@ -198,14 +138,4 @@ export function arpTha(dv: DataView, off: number, to: Uint8Array): void {
  */
 export function arpSetSha(dv: DataView, off: number, mac: Uint8Array): void {
   macWrite(dv, off + ARP_SHA, mac);
-}
-
-/**
- * Writes the target hardware address.
- * @param dv view over the buffer
- * @param off where the ARP packet starts
- * @param mac the address (6 bytes)
- */
-export function arpSetTha(dv: DataView, off: number, mac: Uint8Array): void {
-  macWrite(dv, off + ARP_THA, mac);
 }

@@ -4,20 +4,13 @@ import {
   ARP_OP_REPLY,
   ARP_OP_REQUEST,
   arpCheckLen,
-  arpHlen,
-  arpHtype,
   arpIsEthIp4,
   arpOp,
-  arpPlen,
-  arpPtype,
   arpSetHeader,
   arpSetSha,
   arpSetSpa,
-  arpSetTha,
   arpSetTpa,
-  arpSha,
   arpSpa,
-  arpTha,
   arpTpa,
 } from "./arp.ts";
 import { assertTruncation, hex, placed } from "./_hex.ts";
@@ -39,16 +32,7 @@ Deno.test("arp accessors deconstruct the fixture", () => {
   const { dv } = placed(PACKET, 14);
   assert.ok(arpCheckLen(dv, 14, ARP_LEN));
   assert.ok(arpIsEthIp4(dv, 14));
-  assert.equal(arpHtype(dv, 14), 1);
-  assert.equal(arpPtype(dv, 14), 0x0800);
-  assert.equal(arpHlen(dv, 14), 6);
-  assert.equal(arpPlen(dv, 14), 4);
   assert.equal(arpOp(dv, 14), ARP_OP_REQUEST);
-  const m = new Uint8Array(6);
-  arpSha(dv, 14, m);
-  assert.deepEqual(m, SHA);
-  arpTha(dv, 14, m);
-  assert.deepEqual(m, new Uint8Array(6));
   assert.equal(arpSpa(dv, 14), 0xc0000201);
   assert.equal(arpTpa(dv, 14), 0xc0000202);
 });
@@ -59,7 +43,7 @@ Deno.test("arp setters construct the fixture over garbage", () => {
   arpSetHeader(dv, 0, ARP_OP_REQUEST);
   arpSetSha(dv, 0, SHA);
   arpSetSpa(dv, 0, 0xc0000201);
-  arpSetTha(dv, 0, new Uint8Array(6));
+  buf.fill(0, 18, 24); /* target MAC: orzo answers over the request, where it is set */
   arpSetTpa(dv, 0, 0xc0000202);
   assert.deepEqual(buf, PACKET);
 });

@@ -13,9 +13,9 @@
  */
 
 /** Longest label (RFC 1035). */
-export const DNS_LABEL_MAX = 63;
+const DNS_LABEL_MAX = 63;
 /** Longest encoded name, length bytes and root label included (RFC 1035). */
-export const DNS_NAME_MAX = 255;
+const DNS_NAME_MAX = 255;
 
 /**
  * Measures the wire encoding of a domain name.

@@ -1,5 +1,6 @@
 /**
- * icmpv6.ts - ICMPv6 header view (RFC 4443), with the echo fields.
+ * icmpv6.ts - ICMPv6 header view (RFC 4443): type, code and checksum, and
+ * the types icmp/icmp.ts and local/ndp.ts handle.
  *
  * ```
  *  0       8       16              32
@@ -19,26 +20,13 @@ import { csumL4v6 } from "./checksum.ts";
 import { IPPROTO_ICMPV6 } from "./ip_proto.ts";
 
 /** Length of the ICMPv6 header, including the first 4 bytes of the body. */
-export const ICMPV6_HLEN = 8;
+const ICMPV6_HLEN = 8;
 /** Offset of the type. */
-export const ICMPV6_TYPE = 0;
+const ICMPV6_TYPE = 0;
 /** Offset of the code. */
-export const ICMPV6_CODE = 1;
+const ICMPV6_CODE = 1;
 /** Offset of the checksum. */
-export const ICMPV6_CSUM = 2;
-/** Offset of the echo identifier. */
-export const ICMPV6_ID = 4;
-/** Offset of the echo sequence number. */
-export const ICMPV6_SEQ = 6;
-
-/** Type: destination unreachable. */
-export const ICMPV6_DEST_UNREACH = 1;
-/** Type: packet too big. */
-export const ICMPV6_PKT_TOOBIG = 2;
-/** Type: time exceeded. */
-export const ICMPV6_TIME_EXCEED = 3;
-/** Type: parameter problem. */
-export const ICMPV6_PARAMPROB = 4;
+const ICMPV6_CSUM = 2;
 /** Type: echo request. */
 export const ICMPV6_ECHO_REQUEST = 128;
 /** Type: echo reply. */
@@ -51,8 +39,6 @@ export const ICMPV6_ROUTER_ADV = 134;
 export const ICMPV6_NEIGH_SOL = 135;
 /** Type: neighbour advertisement (NDP). */
 export const ICMPV6_NEIGH_ADV = 136;
-/** Type: redirect (NDP). */
-export const ICMPV6_REDIRECT = 137;
 
 /**
  * Checks that an ICMPv6 header fits.
@@ -86,36 +72,6 @@ export function icmpv6Code(dv: DataView, off: number): number {
 }
 
 /**
- * Reads the checksum.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @returns the stored checksum
- */
-export function icmpv6Checksum(dv: DataView, off: number): number {
-  return dv.getUint16(off + ICMPV6_CSUM);
-}
-
-/**
- * Reads the echo identifier.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @returns the identifier
- */
-export function icmpv6Id(dv: DataView, off: number): number {
-  return dv.getUint16(off + ICMPV6_ID);
-}
-
-/**
- * Reads the echo sequence number.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @returns the sequence number
- */
-export function icmpv6Seq(dv: DataView, off: number): number {
-  return dv.getUint16(off + ICMPV6_SEQ);
-}
-
-/**
  * Writes the type and code.
  * @param dv view over the buffer
  * @param off where the ICMPv6 header starts
@@ -125,36 +81,6 @@ export function icmpv6Seq(dv: DataView, off: number): number {
 export function icmpv6SetTypeCode(dv: DataView, off: number, type: number, code: number): void {
   dv.setUint8(off + ICMPV6_TYPE, type);
   dv.setUint8(off + ICMPV6_CODE, code);
-}
-
-/**
- * Writes the checksum field as given.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @param csum the value to store
- */
-export function icmpv6SetChecksum(dv: DataView, off: number, csum: number): void {
-  dv.setUint16(off + ICMPV6_CSUM, csum);
-}
-
-/**
- * Writes the echo identifier.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @param id the identifier
- */
-export function icmpv6SetId(dv: DataView, off: number, id: number): void {
-  dv.setUint16(off + ICMPV6_ID, id);
-}
-
-/**
- * Writes the echo sequence number.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @param seq the sequence number
- */
-export function icmpv6SetSeq(dv: DataView, off: number, seq: number): void {
-  dv.setUint16(off + ICMPV6_SEQ, seq);
 }
 
 /**

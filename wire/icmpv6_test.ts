@@ -1,16 +1,10 @@
 import assert from "node:assert/strict";
 import {
   ICMPV6_ECHO_REQUEST,
-  ICMPV6_HLEN,
   icmpv6CheckLen,
-  icmpv6Checksum,
   icmpv6ChecksumOk,
   icmpv6Code,
   icmpv6FillChecksum,
-  icmpv6Id,
-  icmpv6Seq,
-  icmpv6SetId,
-  icmpv6SetSeq,
   icmpv6SetTypeCode,
   icmpv6Type,
 } from "./icmpv6.ts";
@@ -39,25 +33,20 @@ Deno.test("icmpv6 accessors deconstruct the fixture", () => {
   assert.ok(icmpv6CheckLen(dv, 14 + L4, L4LEN));
   assert.equal(icmpv6Type(dv, 14 + L4), ICMPV6_ECHO_REQUEST);
   assert.equal(icmpv6Code(dv, 14 + L4), 0);
-  assert.equal(icmpv6Checksum(dv, 14 + L4), 0x5d22);
-  assert.equal(icmpv6Id(dv, 14 + L4), 0x210c);
-  assert.equal(icmpv6Seq(dv, 14 + L4), 1);
   assert.ok(icmpv6ChecksumOk(buf, 14, 14 + L4, L4LEN));
 });
 
 Deno.test("icmpv6 setters construct the fixture over garbage, checksum included", () => {
   const buf = PACKET.slice();
-  buf.fill(0xa5, L4, L4 + ICMPV6_HLEN);
+  buf.fill(0xa5, L4, L4 + 4);
   const dv = new DataView(buf.buffer);
   icmpv6SetTypeCode(dv, L4, ICMPV6_ECHO_REQUEST, 0);
-  icmpv6SetId(dv, L4, 0x210c);
-  icmpv6SetSeq(dv, L4, 1);
   icmpv6FillChecksum(buf, 0, L4, L4LEN);
   assert.deepEqual(buf, PACKET);
 });
 
 Deno.test("icmpv6CheckLen() rejects every truncation without throwing", () => {
-  assertTruncation(icmpv6CheckLen, PACKET.subarray(L4), ICMPV6_HLEN);
+  assertTruncation(icmpv6CheckLen, PACKET.subarray(L4), 8);
 });
 
 Deno.test("icmpv6ChecksumOk() covers the pseudo-header addresses", () => {

@@ -22,8 +22,6 @@ export const IPPROTO_IPV6 = 41;
 export const IPPROTO_ROUTING = 43;
 /** IPv6 fragment header. */
 export const IPPROTO_FRAGMENT = 44;
-/** Encapsulating security payload. */
-export const IPPROTO_ESP = 50;
 /** Authentication header. */
 export const IPPROTO_AH = 51;
 /** ICMP for IPv6. */
@@ -38,23 +36,3 @@ export const IPPROTO_MH = 135;
 export const IPPROTO_HIP = 139;
 /** Shim6. */
 export const IPPROTO_SHIM6 = 140;
-
-/**
- * Names a protocol number, for logs.
- * @param proto the protocol number
- * @returns a short name such as "TCP", or the number as text
- */
-export function ipProtoName(proto: number): string {
-  switch (proto) {
-    case IPPROTO_ICMP:
-      return "ICMP";
-    case IPPROTO_TCP:
-      return "TCP";
-    case IPPROTO_UDP:
-      return "UDP";
-    case IPPROTO_ICMPV6:
-      return "ICMPv6";
-    default:
-      return String(proto);
-  }
-}

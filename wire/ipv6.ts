@@ -30,14 +30,12 @@ import {
 
 /** Length of the IPv6 header. */
 export const IPV6_HLEN = 40;
-/** Offset of version, traffic class and flow label. */
-export const IPV6_VER_TC_FL = 0;
 /** Offset of the payload length. */
-export const IPV6_PLEN = 4;
+const IPV6_PLEN = 4;
 /** Offset of the next header. */
-export const IPV6_NXT = 6;
+const IPV6_NXT = 6;
 /** Offset of the hop limit. */
-export const IPV6_HOPS = 7;
+const IPV6_HOPS = 7;
 /** Offset of the source address. */
 export const IPV6_SRC = 8;
 /** Offset of the destination address. */
@@ -56,7 +54,7 @@ const L4_FRAGMENT = 1 << 29;
  * @param len bytes available from `off`
  * @returns true when 40 + payload length <= `len` (within the view)
  */
-export function ipv6CheckLen(dv: DataView, off: number, len: number): boolean {
+function ipv6CheckLen(dv: DataView, off: number, len: number): boolean {
   if (off < 0 || len < IPV6_HLEN || off + len > dv.byteLength) return false;
   return IPV6_HLEN + dv.getUint16(off + IPV6_PLEN) <= len;
 }
@@ -73,36 +71,6 @@ export function ipv6IsValid(dv: DataView, off: number, len: number): boolean {
 }
 
 /**
- * Reads the version.
- * @param dv view over the buffer
- * @param off where the IPv6 header starts
- * @returns the version field (6 for IPv6)
- */
-export function ipv6Version(dv: DataView, off: number): number {
-  return dv.getUint8(off) >> 4;
-}
-
-/**
- * Reads the traffic class.
- * @param dv view over the buffer
- * @param off where the IPv6 header starts
- * @returns DSCP << 2 | ECN
- */
-export function ipv6TrafficClass(dv: DataView, off: number): number {
-  return (dv.getUint16(off) >> 4) & 0xff;
-}
-
-/**
- * Reads the flow label.
- * @param dv view over the buffer
- * @param off where the IPv6 header starts
- * @returns the 20-bit flow label
- */
-export function ipv6FlowLabel(dv: DataView, off: number): number {
-  return dv.getUint32(off) & 0xfffff;
-}
-
-/**
  * Reads the payload length.
  * @param dv view over the buffer
  * @param off where the IPv6 header starts
@@ -110,16 +78,6 @@ export function ipv6FlowLabel(dv: DataView, off: number): number {
  */
 export function ipv6PayloadLen(dv: DataView, off: number): number {
   return dv.getUint16(off + IPV6_PLEN);
-}
-
-/**
- * Reads the next header.
- * @param dv view over the buffer
- * @param off where the IPv6 header starts
- * @returns the protocol number of the first header after the fixed one
- */
-export function ipv6NextHeader(dv: DataView, off: number): number {
-  return dv.getUint8(off + IPV6_NXT);
 }
 
 /**

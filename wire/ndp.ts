@@ -21,38 +21,34 @@ import { IP6_LEN } from "./addr.ts";
 import { dnsNameLen } from "./dns_name.ts";
 
 /** Length of a router solicitation without options. */
-export const NDP_RS_LEN = 8;
+const NDP_RS_LEN = 8;
 /** Length of a router advertisement without options. */
 export const NDP_RA_LEN = 16;
 /** Length of a neighbour solicitation without options. */
-export const NDP_NS_LEN = 24;
+const NDP_NS_LEN = 24;
 /** Length of a neighbour advertisement without options. */
 export const NDP_NA_LEN = 24;
 
 /** RS: offset of the options. */
 export const NDP_RS_OPTS = 8;
 /** RA: offset of the current hop limit. */
-export const NDP_RA_CUR_HOPS = 4;
+const NDP_RA_CUR_HOPS = 4;
 /** RA: offset of the flags byte. */
-export const NDP_RA_FLAGS = 5;
+const NDP_RA_FLAGS = 5;
 /** RA: offset of the router lifetime (seconds). */
-export const NDP_RA_LIFETIME = 6;
+const NDP_RA_LIFETIME = 6;
 /** RA: offset of the reachable time (ms). */
-export const NDP_RA_REACHABLE = 8;
+const NDP_RA_REACHABLE = 8;
 /** RA: offset of the retransmission timer (ms). */
-export const NDP_RA_RETRANS = 12;
-/** RA: offset of the options. */
-export const NDP_RA_OPTS = 16;
+const NDP_RA_RETRANS = 12;
 /** RA flag: managed address configuration (DHCPv6 addresses). */
 export const NDP_RA_M = 0x80;
-/** RA flag: other configuration (DHCPv6 for other information). */
-export const NDP_RA_O = 0x40;
 /** NS and NA: offset of the target address. */
 export const NDP_TARGET = 8;
 /** NS and NA: offset of the options. */
 export const NDP_NS_OPTS = 24;
 /** NA: offset of the flags byte. */
-export const NDP_NA_FLAGS = 4;
+const NDP_NA_FLAGS = 4;
 /** NA flag: sender is a router. */
 export const NDP_NA_R = 0x80;
 /** NA flag: sent in response to a solicitation. */
@@ -60,55 +56,51 @@ export const NDP_NA_S = 0x40;
 /** NA flag: override an existing cache entry. */
 export const NDP_NA_O = 0x20;
 
-/** Option: offset of the type. */
-export const NDP_OPT_TYPE = 0;
 /** Option: offset of the length (units of 8 bytes). */
-export const NDP_OPT_LEN = 1;
+const NDP_OPT_LEN = 1;
 /** Option type: source link-layer address. */
 export const NDP_OPT_SLLA = 1;
 /** Option type: target link-layer address. */
 export const NDP_OPT_TLLA = 2;
 /** Option type: prefix information. */
-export const NDP_OPT_PREFIX = 3;
-/** Option type: redirected header. */
-export const NDP_OPT_REDIRECTED = 4;
+const NDP_OPT_PREFIX = 3;
 /** Option type: MTU. */
-export const NDP_OPT_MTU = 5;
+const NDP_OPT_MTU = 5;
 /** Option type: recursive DNS servers (RFC 8106). */
-export const NDP_OPT_RDNSS = 25;
+const NDP_OPT_RDNSS = 25;
 /** Option type: DNS search list (RFC 8106). */
-export const NDP_OPT_DNSSL = 31;
+const NDP_OPT_DNSSL = 31;
 
 /** Link-layer address option: length for Ethernet. */
-export const NDP_LLA_LEN = 8;
+const NDP_LLA_LEN = 8;
 /** Link-layer address option: offset of the address. */
-export const NDP_LLA_ADDR = 2;
+const NDP_LLA_ADDR = 2;
 /** Prefix information option: length. */
-export const NDP_PI_LEN = 32;
+const NDP_PI_LEN = 32;
 /** Prefix information: offset of the prefix length. */
-export const NDP_PI_PREFIX_LEN = 2;
+const NDP_PI_PREFIX_LEN = 2;
 /** Prefix information: offset of the flags. */
-export const NDP_PI_FLAGS = 3;
+const NDP_PI_FLAGS = 3;
 /** Prefix information: offset of the valid lifetime (seconds). */
-export const NDP_PI_VALID = 4;
+const NDP_PI_VALID = 4;
 /** Prefix information: offset of the preferred lifetime (seconds). */
-export const NDP_PI_PREFERRED = 8;
+const NDP_PI_PREFERRED = 8;
 /** Prefix information: offset of the prefix. */
-export const NDP_PI_PREFIX = 16;
+const NDP_PI_PREFIX = 16;
 /** Prefix information flag: on-link. */
 export const NDP_PI_L = 0x80;
 /** Prefix information flag: autonomous address configuration. */
 export const NDP_PI_A = 0x40;
 /** MTU option: length. */
-export const NDP_MTU_LEN = 8;
+const NDP_MTU_LEN = 8;
 /** MTU option: offset of the MTU. */
-export const NDP_MTU_VALUE = 4;
+const NDP_MTU_VALUE = 4;
 /** RDNSS and DNSSL options: offset of the lifetime (seconds). */
-export const NDP_DNS_LIFETIME = 4;
+const NDP_DNS_LIFETIME = 4;
 /** RDNSS option: offset of the first address. */
-export const NDP_RDNSS_ADDRS = 8;
+const NDP_RDNSS_ADDRS = 8;
 /** DNSSL option: offset of the first encoded domain. */
-export const NDP_DNSSL_DOMAINS = 8;
+const NDP_DNSSL_DOMAINS = 8;
 /** Lifetime meaning "infinity". */
 export const NDP_INFINITE = 0xffffffff;
 
@@ -124,17 +116,6 @@ export function ndpRsCheckLen(dv: DataView, off: number, len: number): boolean {
 }
 
 /**
- * Checks that a router advertisement fits.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @param len ICMPv6 message length available from `off`
- * @returns true when at least 16 bytes are within `len` and the view
- */
-export function ndpRaCheckLen(dv: DataView, off: number, len: number): boolean {
-  return off >= 0 && len >= NDP_RA_LEN && off + len <= dv.byteLength;
-}
-
-/**
  * Checks that a neighbour solicitation fits.
  * @param dv view over the buffer
  * @param off where the ICMPv6 header starts
@@ -143,17 +124,6 @@ export function ndpRaCheckLen(dv: DataView, off: number, len: number): boolean {
  */
 export function ndpNsCheckLen(dv: DataView, off: number, len: number): boolean {
   return off >= 0 && len >= NDP_NS_LEN && off + len <= dv.byteLength;
-}
-
-/**
- * Checks that a neighbour advertisement fits.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @param len ICMPv6 message length available from `off`
- * @returns true when at least 24 bytes are within `len` and the view
- */
-export function ndpNaCheckLen(dv: DataView, off: number, len: number): boolean {
-  return off >= 0 && len >= NDP_NA_LEN && off + len <= dv.byteLength;
 }
 
 /**
@@ -198,76 +168,6 @@ export function ndpOptFind(dv: DataView, off: number, end: number, type: number)
 }
 
 /**
- * Reads an option's type.
- * @param dv view over the buffer
- * @param opt where the option starts
- * @returns the type
- */
-export function ndpOptType(dv: DataView, opt: number): number {
-  return dv.getUint8(opt + NDP_OPT_TYPE);
-}
-
-/**
- * Reads an option's length.
- * @param dv view over the buffer
- * @param opt where the option starts
- * @returns the length in bytes
- */
-export function ndpOptLen(dv: DataView, opt: number): number {
-  return dv.getUint8(opt + NDP_OPT_LEN) * 8;
-}
-
-/**
- * RA: reads the current hop limit.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @returns the advertised hop limit (0: unspecified)
- */
-export function ndpRaCurHopLimit(dv: DataView, off: number): number {
-  return dv.getUint8(off + NDP_RA_CUR_HOPS);
-}
-
-/**
- * RA: reads the flags byte.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @returns the flags (NDP_RA_M, NDP_RA_O, ...)
- */
-export function ndpRaFlags(dv: DataView, off: number): number {
-  return dv.getUint8(off + NDP_RA_FLAGS);
-}
-
-/**
- * RA: reads the router lifetime.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @returns seconds (0: not a default router)
- */
-export function ndpRaRouterLifetime(dv: DataView, off: number): number {
-  return dv.getUint16(off + NDP_RA_LIFETIME);
-}
-
-/**
- * RA: reads the reachable time.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @returns milliseconds (0: unspecified)
- */
-export function ndpRaReachable(dv: DataView, off: number): number {
-  return dv.getUint32(off + NDP_RA_REACHABLE);
-}
-
-/**
- * RA: reads the retransmission timer.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @returns milliseconds (0: unspecified)
- */
-export function ndpRaRetrans(dv: DataView, off: number): number {
-  return dv.getUint32(off + NDP_RA_RETRANS);
-}
-
-/**
  * RA: writes the body after the ICMPv6 type, code and checksum.
  * @param dv view over the buffer
  * @param off where the ICMPv6 header starts
@@ -291,16 +191,6 @@ export function ndpRaSetBody(
   dv.setUint16(off + NDP_RA_LIFETIME, lifetime);
   dv.setUint32(off + NDP_RA_REACHABLE, reachable);
   dv.setUint32(off + NDP_RA_RETRANS, retrans);
-}
-
-/**
- * NA: reads the flags byte.
- * @param dv view over the buffer
- * @param off where the ICMPv6 header starts
- * @returns the flags (NDP_NA_R, NDP_NA_S, NDP_NA_O)
- */
-export function ndpNaFlags(dv: DataView, off: number): number {
-  return dv.getUint8(off + NDP_NA_FLAGS);
 }
 
 /**
@@ -365,46 +255,6 @@ export function ndpOptWritePrefix(
 }
 
 /**
- * Prefix information: reads the prefix length.
- * @param dv view over the buffer
- * @param opt where the option starts
- * @returns the prefix length
- */
-export function ndpPiPrefixLen(dv: DataView, opt: number): number {
-  return dv.getUint8(opt + NDP_PI_PREFIX_LEN);
-}
-
-/**
- * Prefix information: reads the flags.
- * @param dv view over the buffer
- * @param opt where the option starts
- * @returns the flags (NDP_PI_L, NDP_PI_A)
- */
-export function ndpPiFlags(dv: DataView, opt: number): number {
-  return dv.getUint8(opt + NDP_PI_FLAGS);
-}
-
-/**
- * Prefix information: reads the valid lifetime.
- * @param dv view over the buffer
- * @param opt where the option starts
- * @returns seconds (NDP_INFINITE: forever)
- */
-export function ndpPiValid(dv: DataView, opt: number): number {
-  return dv.getUint32(opt + NDP_PI_VALID);
-}
-
-/**
- * Prefix information: reads the preferred lifetime.
- * @param dv view over the buffer
- * @param opt where the option starts
- * @returns seconds (NDP_INFINITE: forever)
- */
-export function ndpPiPreferred(dv: DataView, opt: number): number {
-  return dv.getUint32(opt + NDP_PI_PREFERRED);
-}
-
-/**
  * Writes an MTU option.
  * @param dv view over the buffer
  * @param off where the option goes
@@ -417,16 +267,6 @@ export function ndpOptWriteMtu(dv: DataView, off: number, mtu: number): number {
   dv.setUint16(off + 2, 0);
   dv.setUint32(off + NDP_MTU_VALUE, mtu >>> 0);
   return NDP_MTU_LEN;
-}
-
-/**
- * MTU option: reads the MTU.
- * @param dv view over the buffer
- * @param opt where the option starts
- * @returns the MTU
- */
-export function ndpMtu(dv: DataView, opt: number): number {
-  return dv.getUint32(opt + NDP_MTU_VALUE);
 }
 
 /**
@@ -466,28 +306,6 @@ export function ndpOptWriteRdnss(
 function ip6BytesUnspecified(a: Uint8Array): boolean {
   for (let i = 0; i < IP6_LEN; i++) if (a[i] !== 0) return false;
   return true;
-}
-
-/**
- * RDNSS option: counts the addresses (read them at opt + NDP_RDNSS_ADDRS +
- * 16 * i).
- * @param dv view over the buffer
- * @param opt where the option starts
- * @returns the number of addresses ((length - 1) / 2), 0 when malformed
- */
-export function ndpRdnssCount(dv: DataView, opt: number): number {
-  const l = dv.getUint8(opt + NDP_OPT_LEN);
-  return l >= 3 && (l & 1) === 1 ? (l - 1) / 2 : 0;
-}
-
-/**
- * RDNSS and DNSSL options: reads the lifetime.
- * @param dv view over the buffer
- * @param opt where the option starts
- * @returns seconds (NDP_INFINITE: forever)
- */
-export function ndpDnsLifetime(dv: DataView, opt: number): number {
-  return dv.getUint32(opt + NDP_DNS_LIFETIME);
 }
 
 /**
@@ -539,36 +357,4 @@ export function ndpOptWriteDnssl(
   dv.setUint16(off + 2, 0);
   dv.setUint32(off + NDP_DNS_LIFETIME, lifetime >>> 0);
   return p;
-}
-
-/**
- * DNSSL option: decodes the domains (slow path: tests, logs). Stops at the
- * first malformed name.
- * @param dv view over the buffer
- * @param opt where the option starts (option length already checked)
- * @returns the domains, without trailing dots
- */
-export function ndpDnsslDomains(dv: DataView, opt: number): string[] {
-  const end = opt + dv.getUint8(opt + NDP_OPT_LEN) * 8;
-  const out: string[] = [];
-  let p = opt + NDP_DNSSL_DOMAINS;
-  while (p < end) {
-    let l = dv.getUint8(p);
-    if (l === 0) {
-      p++;
-      continue; /* padding */
-    }
-    let name = "";
-    while (l !== 0) {
-      if (l > 63 || p + 1 + l >= end) return out;
-      let label = "";
-      for (let i = 0; i < l; i++) label += String.fromCharCode(dv.getUint8(p + 1 + i));
-      name += name === "" ? label : "." + label;
-      p += 1 + l;
-      l = dv.getUint8(p);
-    }
-    p++;
-    out.push(name);
-  }
-  return out;
 }

@@ -6,47 +6,24 @@ import {
   NDP_NA_R,
   NDP_NA_S,
   NDP_NS_OPTS,
-  NDP_OPT_DNSSL,
-  NDP_OPT_MTU,
-  NDP_OPT_PREFIX,
-  NDP_OPT_RDNSS,
   NDP_OPT_SLLA,
   NDP_OPT_TLLA,
   NDP_PI_A,
   NDP_PI_L,
   NDP_RA_LEN,
   NDP_RA_M,
-  NDP_RA_OPTS,
   NDP_RS_OPTS,
   NDP_TARGET,
-  ndpDnsLifetime,
-  ndpDnsslDomains,
-  ndpMtu,
-  ndpNaCheckLen,
-  ndpNaFlags,
   ndpNaSetFlags,
   ndpNsCheckLen,
   ndpOptFind,
-  ndpOptLen,
   ndpOptsCheck,
-  ndpOptType,
   ndpOptWriteDnssl,
   ndpOptWriteLla,
   ndpOptWriteMtu,
   ndpOptWritePrefix,
   ndpOptWriteRdnss,
-  ndpPiFlags,
-  ndpPiPreferred,
-  ndpPiPrefixLen,
-  ndpPiValid,
-  ndpRaCheckLen,
-  ndpRaCurHopLimit,
-  ndpRaFlags,
-  ndpRaReachable,
-  ndpRaRetrans,
-  ndpRaRouterLifetime,
   ndpRaSetBody,
-  ndpRdnssCount,
   ndpRsCheckLen,
 } from "./ndp.ts";
 import {
@@ -56,8 +33,8 @@ import {
   icmpv6FillChecksum,
   icmpv6SetTypeCode,
 } from "./icmpv6.ts";
-import { addrRead, addrWrite, ip6Parse } from "./addr.ts";
-import { macRead } from "./mac.ts";
+import { addrWrite } from "./addr.ts";
+import { parseIp6 } from "../conf/addr.ts";
 import { assertTruncation, hex, prng } from "./_hex.ts";
 
 /* Neighbour solicitation captured on a veth, with its IPv6 header. */
@@ -114,27 +91,45 @@ const RA = hex(`
 `);
 const OUR_MAC = new Uint8Array([0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55]);
 
+/** The names of a DNSSL option (RFC 8106), read back for the writer's tests. */
+function dnsslDomains(dv: DataView, opt: number): string[] {
+  const end = opt + dv.getUint8(opt + 1) * 8;
+  const out: string[] = [];
+  let p = opt + 8;
+  while (p < end) {
+    let l = dv.getUint8(p);
+    if (l === 0) {
+      p++;
+      continue; /* padding */
+    }
+    let name = "";
+    while (l !== 0) {
+      if (l > 63 || p + 1 + l >= end) return out;
+      let label = "";
+      for (let i = 0; i < l; i++) label += String.fromCharCode(dv.getUint8(p + 1 + i));
+      name += name === "" ? label : "." + label;
+      p += 1 + l;
+      l = dv.getUint8(p);
+    }
+    p++;
+    out.push(name);
+  }
+  return out;
+}
+
 Deno.test("ndp NS accessors deconstruct the fixture", () => {
   const dv = new DataView(NS.buffer);
   assert.ok(ndpNsCheckLen(dv, 40, 32));
-  const t = new Uint8Array(16);
-  addrRead(dv, 40 + NDP_TARGET, t, 0, 16);
-  assert.deepEqual(t, ip6Parse("2001:db8::2"));
+  assert.deepEqual(NS.slice(40 + NDP_TARGET, 40 + NDP_TARGET + 16), parseIp6("2001:db8::2"));
   assert.equal(ndpOptsCheck(dv, 40 + NDP_NS_OPTS, 72), 1);
   const o = ndpOptFind(dv, 40 + NDP_NS_OPTS, 72, NDP_OPT_SLLA);
   assert.equal(o, 64);
-  assert.equal(ndpOptType(dv, o), NDP_OPT_SLLA);
-  assert.equal(ndpOptLen(dv, o), 8);
-  const m = new Uint8Array(6);
-  macRead(dv, o + 2, m);
-  assert.deepEqual(m, new Uint8Array([2, 0, 0, 0, 0, 0x0a]));
+  assert.deepEqual(NS.slice(o + 2, o + 8), new Uint8Array([2, 0, 0, 0, 0, 0x0a]));
   assert.ok(icmpv6ChecksumOk(NS, 0, 40, 32));
 });
 
-Deno.test("ndp NA accessors deconstruct the kernel's advertisement", () => {
+Deno.test("ndpOptFind() finds the kernel's advertisement's option", () => {
   const dv = new DataView(NA.buffer);
-  assert.ok(ndpNaCheckLen(dv, 40, 32));
-  assert.equal(ndpNaFlags(dv, 40), NDP_NA_S | NDP_NA_O);
   assert.equal(ndpOptFind(dv, 40 + NDP_NS_OPTS, 72, NDP_OPT_TLLA), 64);
   assert.equal(ndpOptFind(dv, 40 + NDP_NS_OPTS, 72, NDP_OPT_SLLA), -1);
 });
@@ -145,7 +140,7 @@ Deno.test("ndp NA writers reproduce the kernel's advertisement over garbage", ()
   const dv = new DataView(buf.buffer);
   icmpv6SetTypeCode(dv, 40, ICMPV6_NEIGH_ADV, 0);
   ndpNaSetFlags(dv, 40, NDP_NA_S | NDP_NA_O);
-  addrWrite(dv, 40 + NDP_TARGET, ip6Parse("2001:db8::2")!, 16);
+  addrWrite(dv, 40 + NDP_TARGET, parseIp6("2001:db8::2")!, 16);
   ndpOptWriteLla(dv, 40 + NDP_NA_LEN, NDP_OPT_TLLA, new Uint8Array([2, 0, 0, 0, 0, 0x0b]));
   icmpv6FillChecksum(buf, 0, 40, 32);
   assert.deepEqual(buf, NA);
@@ -167,46 +162,26 @@ Deno.test("ndp RA writers construct the fixture over garbage", () => {
   icmpv6SetTypeCode(dv, l4, ICMPV6_ROUTER_ADV, 0);
   ndpRaSetBody(dv, l4, 255, NDP_RA_M, 65535, 0, 0);
   let p = l4 + NDP_RA_LEN;
-  const addr = ip6Parse("2001:db8:0:1:2:3:4:5")!;
+  const addr = parseIp6("2001:db8:0:1:2:3:4:5")!;
   p += ndpOptWritePrefix(dv, p, addr, 64, NDP_PI_L | NDP_PI_A, NDP_INFINITE, NDP_INFINITE);
   p += ndpOptWriteLla(dv, p, NDP_OPT_SLLA, OUR_MAC);
   p += ndpOptWriteMtu(dv, p, 65520);
-  p += ndpOptWriteRdnss(dv, p, NDP_INFINITE, [new Uint8Array(16), ip6Parse("2001:db8::35")!], 100);
+  p += ndpOptWriteRdnss(dv, p, NDP_INFINITE, [new Uint8Array(16), parseIp6("2001:db8::35")!], 100);
   p += ndpOptWriteDnssl(dv, p, NDP_INFINITE, ["example.com.", "a"], 100);
   assert.equal(p, buf.length);
   icmpv6FillChecksum(buf, 0, l4, p - l4);
   assert.deepEqual(buf, RA);
 });
 
-Deno.test("ndp RA accessors deconstruct the fixture", () => {
+Deno.test("ndp RA fixture: five options, checksum valid", () => {
   const dv = new DataView(RA.buffer);
-  const end = RA.length;
-  assert.ok(ndpRaCheckLen(dv, 40, end - 40));
-  assert.equal(ndpRaCurHopLimit(dv, 40), 255);
-  assert.equal(ndpRaFlags(dv, 40), NDP_RA_M);
-  assert.equal(ndpRaRouterLifetime(dv, 40), 65535);
-  assert.equal(ndpRaReachable(dv, 40), 0);
-  assert.equal(ndpRaRetrans(dv, 40), 0);
-  assert.equal(ndpOptsCheck(dv, 40 + NDP_RA_OPTS, end), 5);
-  const pi = ndpOptFind(dv, 40 + NDP_RA_OPTS, end, NDP_OPT_PREFIX);
-  assert.equal(ndpPiPrefixLen(dv, pi), 64);
-  assert.equal(ndpPiFlags(dv, pi), NDP_PI_L | NDP_PI_A);
-  assert.equal(ndpPiValid(dv, pi), NDP_INFINITE);
-  assert.equal(ndpPiPreferred(dv, pi), NDP_INFINITE);
-  assert.equal(ndpMtu(dv, ndpOptFind(dv, 40 + NDP_RA_OPTS, end, NDP_OPT_MTU)), 65520);
-  const rd = ndpOptFind(dv, 40 + NDP_RA_OPTS, end, NDP_OPT_RDNSS);
-  assert.equal(ndpRdnssCount(dv, rd), 1);
-  assert.equal(ndpDnsLifetime(dv, rd), NDP_INFINITE);
-  const sl = ndpOptFind(dv, 40 + NDP_RA_OPTS, end, NDP_OPT_DNSSL);
-  assert.deepEqual(ndpDnsslDomains(dv, sl), ["example.com", "a"]);
-  assert.ok(icmpv6ChecksumOk(RA, 0, 40, end - 40));
+  assert.equal(ndpOptsCheck(dv, 40 + NDP_RA_LEN, RA.length), 5);
+  assert.ok(icmpv6ChecksumOk(RA, 0, 40, RA.length - 40));
 });
 
 Deno.test("ndp checkLen functions reject every truncation without throwing", () => {
   assertTruncation(ndpNsCheckLen, NS.subarray(40), 24);
-  assertTruncation(ndpNaCheckLen, NA.subarray(40), 24);
   assertTruncation(ndpRsCheckLen, RS.subarray(40), 8);
-  assertTruncation(ndpRaCheckLen, RA.subarray(40), 16);
 });
 
 Deno.test("ndpOptsCheck() rejects zero lengths and overruns, ndpOptFind() stops at them", () => {
@@ -258,10 +233,10 @@ Deno.test("ndpOptWriteDnssl() skips names it cannot encode and respects the room
   assert.equal(ndpOptWriteDnssl(dv, 0, 1, bad, 4096), 0);
   const n = ndpOptWriteDnssl(dv, 0, 1, [...bad, "ok.test"], 4096);
   assert.equal(n, 24);
-  assert.deepEqual(ndpDnsslDomains(dv, 0), ["ok.test"]);
+  assert.deepEqual(dnsslDomains(dv, 0), ["ok.test"]);
   /* 8 + 9 bytes fit in 24, a second name does not */
   assert.equal(ndpOptWriteDnssl(dv, 0, 1, ["ok.test", "second.test"], 24), 24);
-  assert.deepEqual(ndpDnsslDomains(dv, 0), ["ok.test"]);
+  assert.deepEqual(dnsslDomains(dv, 0), ["ok.test"]);
   assert.equal(ndpOptWriteDnssl(dv, 0, 1, ["ok.test"], 16), 0);
   /* exactly a multiple of 8: no padding beyond */
   assert.equal(ndpOptWriteDnssl(dv, 0, 1, ["abcdef"], 64), 16);
@@ -281,7 +256,7 @@ Deno.test("ndpOptWriteDnssl() stops at the option's 255 * 8 byte limit", () => {
     used += names[fit]!.length + 2;
     fit++;
   }
-  assert.deepEqual(ndpDnsslDomains(dv, 0), names.slice(0, fit));
+  assert.deepEqual(dnsslDomains(dv, 0), names.slice(0, fit));
   assert.equal(n, (used + 7) & ~7);
 });
 
@@ -289,9 +264,9 @@ Deno.test("ndpOptWriteRdnss() writes nothing without servers and fits the room",
   const dv = new DataView(new ArrayBuffer(256));
   assert.equal(ndpOptWriteRdnss(dv, 0, 1, [], 256), 0);
   assert.equal(ndpOptWriteRdnss(dv, 0, 1, [new Uint8Array(16)], 256), 0);
-  const s = ip6Parse("2001:db8::53")!;
+  const s = parseIp6("2001:db8::53")!;
   assert.equal(ndpOptWriteRdnss(dv, 0, 1, [s, s, s], 40), 40);
-  assert.equal(ndpRdnssCount(dv, 0), 2);
+  assert.equal(dv.getUint8(1), 5, "length: 8 + 2 addresses, in units of 8");
 });
 
 Deno.test("ndpNaSetFlags() writes R, S, O in the top bits and clears the rest", () => {
@@ -299,5 +274,5 @@ Deno.test("ndpNaSetFlags() writes R, S, O in the top bits and clears the rest", 
   dv.setUint32(4, 0xffffffff);
   ndpNaSetFlags(dv, 0, NDP_NA_R | NDP_NA_S | NDP_NA_O | 0x1f);
   assert.equal(dv.getUint32(4), 0xe0000000);
-  assert.equal(ndpNaFlags(dv, 0), NDP_NA_R | NDP_NA_S | NDP_NA_O);
+  assert.equal(dv.getUint8(4), NDP_NA_R | NDP_NA_S | NDP_NA_O);
 });

@@ -1,38 +1,9 @@
 import assert from "node:assert/strict";
-import {
-  TCP_ACK,
-  TCP_HLEN,
-  TCP_SYN,
-  tcpAck,
-  tcpCheckLen,
-  tcpChecksum,
-  tcpChecksumOk4,
-  tcpChecksumOk6,
-  tcpDstPort,
-  tcpFillChecksum4,
-  tcpFillChecksum6,
-  tcpFlags,
-  tcpHeaderLen,
-  TcpOpts,
-  tcpOptsParse,
-  tcpOptWriteMss,
-  tcpOptWriteSackOk,
-  tcpOptWriteTs,
-  tcpOptWriteWscale,
-  tcpSeq,
-  tcpSetAck,
-  tcpSetDstPort,
-  tcpSetFlags,
-  tcpSetHeaderLen,
-  tcpSetSeq,
-  tcpSetSrcPort,
-  tcpSetUrgent,
-  tcpSetWindow,
-  tcpSrcPort,
-  tcpUrgent,
-  tcpWindow,
-} from "./tcp.ts";
-import { assertTruncation, hex, placed, prng } from "./_hex.ts";
+import { tcpChecksumOk4, tcpChecksumOk6, TcpOpts, tcpOptsParse } from "./tcp.ts";
+import { hex, placed, prng } from "./_hex.ts";
+
+/** Length of the TCP header without options. */
+const TCP_HLEN = 20;
 
 /*
  * TCP SYN over IPv4 captured on a veth (socat connect); the capture held the
@@ -77,20 +48,20 @@ const SYNACK6 = hex(`
   01 01 08 0a 00 00 00 2a e8 2a 19 d9   // NOP, NOP, timestamps 42, 0xe82a19d9
 `);
 
-Deno.test("tcp accessors deconstruct the fixture", () => {
-  const { buf, dv } = placed(PACKET, 14);
-  const l4 = 14 + L4;
-  assert.ok(tcpCheckLen(dv, l4, 40));
-  assert.equal(tcpSrcPort(dv, l4), 36232);
-  assert.equal(tcpDstPort(dv, l4), 8080);
-  assert.equal(tcpSeq(dv, l4), 0x418c8b1e);
-  assert.equal(tcpAck(dv, l4), 0);
-  assert.equal(tcpHeaderLen(dv, l4), 40);
-  assert.equal(tcpFlags(dv, l4), TCP_SYN);
-  assert.equal(tcpWindow(dv, l4), 64240);
-  assert.equal(tcpChecksum(dv, l4), 0x4d41);
-  assert.equal(tcpUrgent(dv, l4), 0);
-  assert.ok(tcpChecksumOk4(buf, 14, l4, 40));
+Deno.test("tcpChecksumOk4/6() accept the fixtures, at any offset", () => {
+  const { buf } = placed(PACKET, 14);
+  assert.ok(tcpChecksumOk4(buf, 14, 14 + L4, 40));
+  assert.ok(tcpChecksumOk6(SYNACK6, 0, 40, 44));
+});
+
+Deno.test("tcpChecksumOk4/6() refuse a partial (offload) checksum and a changed address", () => {
+  const b = PACKET.slice();
+  b[L4 + 16] = 0x84;
+  b[L4 + 17] = 0x32;
+  assert.equal(tcpChecksumOk4(b, 0, L4, 40), false);
+  const b6 = SYNACK6.slice();
+  b6[23] ^= 1;
+  assert.equal(tcpChecksumOk6(b6, 0, 40, 44), false);
 });
 
 Deno.test("tcpOptsParse() reads the options of the kernel's SYN", () => {
@@ -104,51 +75,10 @@ Deno.test("tcpOptsParse() reads the options of the kernel's SYN", () => {
   assert.equal(o.sackBlocks, 0);
 });
 
-Deno.test("tcp setters and option writers construct the SYN-ACK over garbage", () => {
-  const buf = SYNACK6.slice();
-  buf.fill(0xa5, 40);
-  const dv = new DataView(buf.buffer);
-  const l4 = 40;
-  tcpSetSrcPort(dv, l4, 8080);
-  tcpSetDstPort(dv, l4, 36232);
-  tcpSetSeq(dv, l4, 1);
-  tcpSetAck(dv, l4, 0x418c8b1e + 1);
-  tcpSetHeaderLen(dv, l4, 44);
-  tcpSetFlags(dv, l4, TCP_SYN | TCP_ACK);
-  tcpSetWindow(dv, l4, 65535);
-  tcpSetUrgent(dv, l4, 0);
-  let p = l4 + TCP_HLEN;
-  p += tcpOptWriteMss(dv, p, 65476);
-  p += tcpOptWriteWscale(dv, p, 7);
-  p += tcpOptWriteSackOk(dv, p);
-  p += tcpOptWriteTs(dv, p, 42, 0xe82a19d9);
-  assert.equal(p, buf.length);
-  tcpFillChecksum6(buf, 0, l4, 44);
-  assert.deepEqual(buf, SYNACK6);
-  assert.ok(tcpChecksumOk6(buf, 0, l4, 44));
-});
-
-Deno.test("tcp round trip: written options parse back", () => {
+Deno.test("tcpOptsParse() reads the options orzo writes (NOP-aligned)", () => {
   const o = new TcpOpts();
   assert.ok(tcpOptsParse(new DataView(SYNACK6.buffer), 40, o));
   assert.deepEqual([o.mss, o.wscale, o.sackOk, o.tsVal, o.tsEcr], [65476, 7, true, 42, 0xe82a19d9]);
-});
-
-Deno.test("tcpFillChecksum4() reproduces the full checksum", () => {
-  const b = PACKET.slice();
-  b[L4 + 16] = 0x84;
-  b[L4 + 17] = 0x32;
-  tcpFillChecksum4(b, 0, L4, 40);
-  assert.deepEqual(b, PACKET);
-});
-
-Deno.test("tcpCheckLen() rejects every truncation and bad data offsets without throwing", () => {
-  assertTruncation(tcpCheckLen, PACKET.subarray(L4));
-  for (const doff of [0, 4, 11, 15]) {
-    const b = PACKET.slice(L4);
-    b[12] = doff << 4;
-    assert.equal(tcpCheckLen(new DataView(b.buffer), 0, b.length), false, `doff ${doff}`);
-  }
 });
 
 /** Returns a TCP header with the given option bytes (padded with EOL). */

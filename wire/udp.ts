@@ -18,14 +18,12 @@ import { IPPROTO_UDP } from "./ip_proto.ts";
 
 /** Length of the UDP header. */
 export const UDP_HLEN = 8;
-/** Offset of the source port. */
-export const UDP_SPORT = 0;
 /** Offset of the destination port. */
-export const UDP_DPORT = 2;
+const UDP_DPORT = 2;
 /** Offset of the length. */
-export const UDP_LEN = 4;
+const UDP_LEN = 4;
 /** Offset of the checksum. */
-export const UDP_CSUM = 6;
+const UDP_CSUM = 6;
 
 /**
  * Checks that a UDP header fits and that its length field is sane: at least
@@ -39,16 +37,6 @@ export function udpCheckLen(dv: DataView, off: number, len: number): boolean {
   if (off < 0 || len < UDP_HLEN || off + len > dv.byteLength) return false;
   const ulen = dv.getUint16(off + UDP_LEN);
   return ulen >= UDP_HLEN && ulen <= len;
-}
-
-/**
- * Reads the source port.
- * @param dv view over the buffer
- * @param off where the UDP header starts
- * @returns the port
- */
-export function udpSrcPort(dv: DataView, off: number): number {
-  return dv.getUint16(off + UDP_SPORT);
 }
 
 /**
@@ -69,56 +57,6 @@ export function udpDstPort(dv: DataView, off: number): number {
  */
 export function udpLen(dv: DataView, off: number): number {
   return dv.getUint16(off + UDP_LEN);
-}
-
-/**
- * Reads the checksum.
- * @param dv view over the buffer
- * @param off where the UDP header starts
- * @returns the stored checksum (0: none, IPv4 only)
- */
-export function udpChecksum(dv: DataView, off: number): number {
-  return dv.getUint16(off + UDP_CSUM);
-}
-
-/**
- * Writes the source port.
- * @param dv view over the buffer
- * @param off where the UDP header starts
- * @param port the port
- */
-export function udpSetSrcPort(dv: DataView, off: number, port: number): void {
-  dv.setUint16(off + UDP_SPORT, port);
-}
-
-/**
- * Writes the destination port.
- * @param dv view over the buffer
- * @param off where the UDP header starts
- * @param port the port
- */
-export function udpSetDstPort(dv: DataView, off: number, port: number): void {
-  dv.setUint16(off + UDP_DPORT, port);
-}
-
-/**
- * Writes the length.
- * @param dv view over the buffer
- * @param off where the UDP header starts
- * @param len header plus payload, in bytes
- */
-export function udpSetLen(dv: DataView, off: number, len: number): void {
-  dv.setUint16(off + UDP_LEN, len);
-}
-
-/**
- * Writes the checksum field as given.
- * @param dv view over the buffer
- * @param off where the UDP header starts
- * @param csum the value to store
- */
-export function udpSetChecksum(dv: DataView, off: number, csum: number): void {
-  dv.setUint16(off + UDP_CSUM, csum);
 }
 
 /**
@@ -151,41 +89,4 @@ export function udpFillChecksum6(bytes: Uint8Array, ipOff: number, off: number, 
   const c = csumL4v6(bytes, ipOff, off, len, IPPROTO_UDP) || 0xffff;
   bytes[off + UDP_CSUM] = c >> 8;
   bytes[off + UDP_CSUM + 1] = c & 0xff;
-}
-
-/**
- * Verifies the checksum of a UDP datagram over IPv4 (a zero checksum means
- * none was sent, and passes).
- * @param bytes buffer holding the packet (same offsets as the views)
- * @param ipOff where the IPv4 header starts
- * @param off where the UDP header starts
- * @param len datagram length (header and payload)
- * @returns true when the checksum is correct or absent
- */
-export function udpChecksumOk4(
-  bytes: Uint8Array,
-  ipOff: number,
-  off: number,
-  len: number,
-): boolean {
-  if (bytes[off + UDP_CSUM] === 0 && bytes[off + UDP_CSUM + 1] === 0) return true;
-  return csumL4v4(bytes, ipOff, off, len, IPPROTO_UDP) === 0;
-}
-
-/**
- * Verifies the checksum of a UDP datagram over IPv6 (mandatory there).
- * @param bytes buffer holding the packet (same offsets as the views)
- * @param ipOff where the IPv6 header starts
- * @param off where the UDP header starts
- * @param len datagram length (header and payload)
- * @returns true when the checksum is correct
- */
-export function udpChecksumOk6(
-  bytes: Uint8Array,
-  ipOff: number,
-  off: number,
-  len: number,
-): boolean {
-  if (bytes[off + UDP_CSUM] === 0 && bytes[off + UDP_CSUM + 1] === 0) return false;
-  return csumL4v6(bytes, ipOff, off, len, IPPROTO_UDP) === 0;
 }

@@ -19,7 +19,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Background, background, run, sh, Topology } from "../helpers/topology.ts";
+import { asUser, type Background, background, run, sh, Topology } from "../helpers/topology.ts";
 import { dnsServer, hostResolvConf } from "../helpers/dns.ts";
 import { installPasta, type PastaBin } from "../helpers/pasta_bin.ts";
 
@@ -137,13 +137,11 @@ class CallerWorld {
    * Runs a caller script in the host namespace, as USER or as root.
    * @returns its key=value lines
    */
-  async script(text: string, asUser: boolean): Promise<Map<string, string>> {
+  async script(text: string, ordinary: boolean): Promise<Map<string, string>> {
     const file = `${this.dir}/caller.sh`;
     await Deno.writeTextFile(file, text, { mode: 0o755 });
     await Deno.chmod(file, 0o755);
-    const who = asUser
-      ? ["setpriv", `--reuid=${USER}`, `--regid=${USER}`, "--clear-groups", "env", "HOME=/tmp"]
-      : [];
+    const who = ordinary ? asUser(USER) : [];
     const r = await this.t.inHost([...who, "bash", file], { timeoutMs: 120000 });
     const out = new Map<string, string>();
     for (const line of r.stdout.split("\n")) {

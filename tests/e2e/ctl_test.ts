@@ -5,20 +5,28 @@
  */
 
 import assert from "node:assert/strict";
-import { background, DENO, MAIN, run, TCP_PEER, Topology } from "../helpers/topology.ts";
+import {
+  background,
+  denoIn,
+  denoSh,
+  orzoIn,
+  run,
+  TCP_PEER,
+  Topology,
+  UDP_PEER,
+} from "../helpers/topology.ts";
 import { withGuestServers } from "../helpers/guest.ts";
 
 const isRoot = Deno.uid() === 0;
-const PEER = `${DENO} run --allow-net --allow-env ${TCP_PEER}`;
-const UDP_PEER = new URL("../helpers/udp_peer.ts", import.meta.url).pathname;
-const UDP_RUN = `env DENO_NO_UPDATE_CHECK=1 ${DENO} run -A --unstable-net ${UDP_PEER}`;
+const PEER = denoSh(TCP_PEER);
+const UDP_RUN = denoSh(UDP_PEER);
 const ENV = { DENO_NO_UPDATE_CHECK: "1" };
 /** What `list` answers with no forward in force. */
 const NONE = { ok: true, "tcp": [], "udp": [], "tcp-ns": [], "udp-ns": [] };
 
 /** `orzo ctl SOCKET ARGS...` (from the test's own namespace: the socket is a file). */
 function ctl(sock: string, ...args: string[]) {
-  return run([DENO, "run", "--allow-ffi", MAIN, "ctl", sock, ...args], { env: ENV });
+  return run(orzoIn(null, ["ctl", sock, ...args]));
 }
 
 async function ctlOk(sock: string, ...args: string[]): Promise<Record<string, unknown>> {
@@ -29,28 +37,14 @@ async function ctlOk(sock: string, ...args: string[]): Promise<Record<string, un
 
 /** A TCP client with the given size through tcp_peer's half-close exchange, in a namespace. */
 function tcpClient(ns: string, addr: string, port: number, size: number) {
-  return run([
-    "ip",
-    "netns",
-    "exec",
-    ns,
-    ...PEER.split(" "),
-    "client-halfclose",
-    addr,
-    `${port}`,
-    `${size}`,
-  ], {
-    env: ENV,
+  return run(denoIn(ns, TCP_PEER, ["client-halfclose", addr, `${port}`, `${size}`]), {
     timeoutMs: 60000,
   });
 }
 
 /** A UDP client job (udp_peer client), its JSON result. */
 async function udpClient(ns: string, args: string): Promise<Record<string, number | boolean>> {
-  const r = await run(["ip", "netns", "exec", ns, ...`${UDP_RUN} client ${args}`.split(" ")], {
-    env: ENV,
-    timeoutMs: 60000,
-  });
+  const r = await run(denoIn(ns, UDP_PEER, ["client", ...args.split(" ")]), { timeoutMs: 60000 });
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }

@@ -6,10 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { background, DENO, MAIN, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
+import { background, denoIn, orzoIn, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
-const PEER = `${DENO} run --allow-net --allow-env ${TCP_PEER}`;
 
 /** orzo running in the background, in the topology's host namespace. */
 interface Orzo {
@@ -31,20 +30,9 @@ async function collect(s: ReadableStream<Uint8Array>): Promise<string> {
 
 /** Starts orzo with `args` (-P pidFile added) and waits for its PID file. */
 async function orzoStart(t: Topology, pidFile: string, args: string[]): Promise<Orzo> {
-  const child = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      t.host,
-      DENO,
-      "run",
-      "--allow-ffi",
-      MAIN,
-      "--pasta",
-      "-P",
-      pidFile,
-      ...args,
-    ],
+  const [cmd, ...argv] = orzoIn(t.host, ["--pasta", "-P", pidFile, ...args]);
+  const child = new Deno.Command(cmd!, {
+    args: argv,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
@@ -227,14 +215,9 @@ Deno.test({
         "-t",
         "9110",
         "--",
-        ...PEER.split(" "),
-        "serve-echo",
-        "0.0.0.0",
-        "9110",
+        ...denoIn(null, TCP_PEER, ["serve-echo", "0.0.0.0", "9110"]),
       ]);
-      const remote = (
-        args: string[],
-      ) => ["ip", "netns", "exec", t.remote, ...PEER.split(" "), ...args];
+      const remote = (args: string[]) => denoIn(t.remote, TCP_PEER, args);
       await until(
         "the guest's echo server",
         20000,

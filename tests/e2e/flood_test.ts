@@ -8,11 +8,11 @@
  */
 
 import assert from "node:assert/strict";
-import { background, DENO, REPO, run, TCP_PEER, Topology } from "../helpers/topology.ts";
+import { background, denoIn, denoSh, REPO, run, TCP_PEER, Topology } from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
-const PEER = `${DENO} run --allow-net --allow-env ${TCP_PEER}`;
-const FLOOD = `${DENO} run --allow-ffi --allow-sys --allow-env ${REPO}/tests/helpers/flood.ts`;
+const PEER = denoSh(TCP_PEER);
+const FLOOD = denoSh(`${REPO}/tests/helpers/flood.ts`);
 /** The address nobody answers: black-holed in the remote namespace. */
 const BLACK_HOLE = "203.0.113.99";
 
@@ -23,23 +23,13 @@ function inNs(ns: string, script: string, timeoutMs = 60000) {
 
 /** An echo server in the remote namespace, on both of its loopback addresses. */
 async function echoServers(t: Topology, port: number) {
-  const v4 = await background(
-    ["ip", "netns", "exec", t.remote, ...PEER.split(" "), "serve-echo", "203.0.113.10", `${port}`],
-    { ready: "listening", timeoutMs: 90000 },
-  );
-  const v6 = await background(
-    [
-      "ip",
-      "netns",
-      "exec",
-      t.remote,
-      ...PEER.split(" "),
-      "serve-echo",
-      "2001:db8:2::10",
-      `${port}`,
-    ],
-    { ready: "listening", timeoutMs: 90000 },
-  );
+  const serve = (addr: string) =>
+    background(denoIn(t.remote, TCP_PEER, ["serve-echo", addr, `${port}`]), {
+      ready: "listening",
+      timeoutMs: 90000,
+    });
+  const v4 = await serve("203.0.113.10");
+  const v6 = await serve("2001:db8:2::10");
   return { stop: async () => (await Promise.all([v4.stop(), v6.stop()]), undefined) };
 }
 

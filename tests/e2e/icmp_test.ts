@@ -5,21 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { run, Topology } from "../helpers/topology.ts";
+import { Topology } from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
 
 /** Lets every group open ping sockets in the test's host namespace. */
 async function pingRange(t: Topology, range = "0 2147483647"): Promise<void> {
-  const r = await run([
-    "ip",
-    "netns",
-    "exec",
-    t.host,
-    "sysctl",
-    "-qw",
-    `net.ipv4.ping_group_range=${range}`,
-  ]);
+  const r = await t.hostSysctl(`net.ipv4.ping_group_range=${range}`);
   assert.equal(r.code, 0, r.stderr);
 }
 

@@ -4,7 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { DENO, REPO, run, Topology } from "../helpers/topology.ts";
+import { REPO, run, Topology } from "../helpers/topology.ts";
+import { installOrzo } from "../helpers/pasta_bin.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -45,16 +46,11 @@ Deno.test({
   ignore: !isRoot,
   async fn() {
     const t = await Topology.create();
-    const dir = await Deno.makeTempDir();
+    /* bundled, and run by a copy of deno with --allow-ffi alone (pasta_bin.ts) */
+    const bin = await installOrzo();
     try {
-      const b = await run([DENO, "bundle", "--quiet", "-o", `${dir}/orzo.js`, `${REPO}/main.ts`]);
-      assert.equal(b.code, 0, b.stderr);
       const r = await t.inHost([
-        DENO,
-        "run",
-        "--allow-ffi",
-        `${dir}/orzo.js`,
-        "--pasta",
+        bin.path,
         "--config-net",
         "--",
         "ip",
@@ -67,7 +63,7 @@ Deno.test({
       const link = (JSON.parse(r.stdout) as IpAddr[])[0]!;
       assert.ok(link["addr_info"].some((a) => a.local === "2001:db8:1::2"), r.stdout);
     } finally {
-      await Deno.remove(dir, { recursive: true });
+      await bin.remove();
       await t.destroy();
     }
   },

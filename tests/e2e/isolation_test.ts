@@ -20,9 +20,11 @@
 import assert from "node:assert/strict";
 import {
   background,
-  DENO,
-  MAIN,
-  REPO,
+  denoIn,
+  denoSh,
+  INJECT,
+  orzoIn,
+  RECORD_SERVER,
   run,
   type RunResult,
   TCP_PEER,
@@ -36,10 +38,9 @@ const REF = Deno.env.get("PASTA_BIN") || undefined;
 /** The translator's command line, up to its options. */
 const TRANSLATOR = REF !== undefined
   ? [REF, "--runas", "0:0", "-f"]
-  : [DENO, "run", "--allow-ffi", MAIN, "--pasta", "-d"];
-const PEER = `${DENO} run --allow-net --allow-env ${TCP_PEER}`;
-const RECORDER = `${REPO}/tests/helpers/record_server.ts`;
-const INJECT = `${DENO} run --allow-ffi ${REPO}/tests/helpers/inject.ts eth0`;
+  : orzoIn(null, ["--pasta", "-d"]);
+const PEER = denoSh(TCP_PEER);
+const INJECT_ETH0 = `${denoSh(INJECT)} eth0`;
 /** The recording server's port, on the host namespace's loopback only. */
 const PORT = 47001;
 const G4 = "198.51.100.2";
@@ -170,31 +171,12 @@ async function scenario(args: string[], frames: RawFrame[]) {
   const dir = await Deno.makeTempDir({ prefix: "orzo-iso-" });
   const log = `${dir}/recorded.txt`;
   try {
-    const ping = await run([
-      "ip",
-      "netns",
-      "exec",
-      t.host,
-      "sysctl",
-      "-qw",
-      "net.ipv4.ping_group_range=0 2147483647",
-    ]);
+    const ping = await t.hostSysctl("net.ipv4.ping_group_range=0 2147483647");
     assert.equal(ping.code, 0, ping.stderr);
-    const rec = await background([
-      "ip",
-      "netns",
-      "exec",
-      t.host,
-      DENO,
-      "run",
-      "--allow-net",
-      "--allow-write",
-      "--unstable-net",
-      RECORDER,
-      String(PORT),
-      log,
-      "90",
-    ], { ready: "ready", timeoutMs: 100000 });
+    const rec = await background(denoIn(t.host, RECORD_SERVER, [String(PORT), log, "90"]), {
+      ready: "ready",
+      timeoutMs: 100000,
+    });
     const echo = await background([
       "ip",
       "netns",
@@ -206,7 +188,7 @@ async function scenario(args: string[], frames: RawFrame[]) {
     ], { ready: "listening", timeoutMs: 100000 });
     try {
       const hex = frames.map((f) => rawFrameHex(f, "${M}")).join(" ");
-      const script = `M=$(tr -d : < /sys/class/net/eth0/address) && ${INJECT} ${hex} && ` +
+      const script = `M=$(tr -d : < /sys/class/net/eth0/address) && ${INJECT_ETH0} ${hex} && ` +
         `sleep 1.5 && ${PEER} client-many 203.0.113.10 9003 1 1000000`;
       let r: RunResult;
       let survived = true;

@@ -6,11 +6,9 @@
 
 import assert from "node:assert/strict";
 import { type Network, startPasta } from "../../mod.ts";
-import { DENO, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
+import { denoIn, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
-const PEER = [DENO, "run", "--allow-net", "--allow-env", TCP_PEER];
-const ENV = { DENO_NO_UPDATE_CHECK: "1" };
 const MIB = 1 << 20;
 
 /** A topology plus a guest namespace (made here, for --netns) with a server in it. */
@@ -18,12 +16,10 @@ async function world(port: number) {
   const t = await Topology.create();
   const guest = `${t.host}-g`;
   await sh(["ip", "netns", "add", guest]);
-  const srv = new Deno.Command("ip", {
-    args: ["netns", "exec", guest, "nice", "-n", "10", ...PEER, "serve-halfclose", "::", `${port}`],
-    stdout: "piped",
-    stderr: "inherit",
-    env: ENV,
-  }).spawn();
+  const [cmd, ...args] = denoIn(guest, TCP_PEER, ["serve-halfclose", "::", `${port}`], {
+    nice: 10,
+  });
+  const srv = new Deno.Command(cmd!, { args, stdout: "piped", stderr: "inherit" }).spawn();
   const rd = srv.stdout.getReader();
   const first = await rd.read();
   assert.match(new TextDecoder().decode(first.value), /listening/);
@@ -49,11 +45,8 @@ async function world(port: number) {
  * process, whose timers are measured.
  */
 function client(ns: string, addr: string, port: number, size: number) {
-  const argv = [...PEER, "client-halfclose", addr, `${port}`, `${size}`];
-  return run(["ip", "netns", "exec", ns, "nice", "-n", "10", ...argv], {
-    env: ENV,
-    timeoutMs: 90000,
-  });
+  const argv = denoIn(ns, TCP_PEER, ["client-halfclose", addr, `${port}`, `${size}`], { nice: 10 });
+  return run(argv, { timeoutMs: 90000 });
 }
 
 function pastaArgs(guest: string, extra: string[]): string[] {

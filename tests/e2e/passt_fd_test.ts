@@ -10,29 +10,11 @@ import assert from "node:assert/strict";
 import { libc } from "../../ffi/libc.ts";
 import { reap, spawn } from "../../ffi/proc.ts";
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_STREAM } from "../../ffi/layout.ts";
-import { DENO, MAIN, Topology } from "../helpers/topology.ts";
+import { orzoIn, Topology } from "../helpers/topology.ts";
+import { arpRequest, streamFrame } from "../helpers/stream_guest.ts";
 
 const isRoot = Deno.uid() === 0;
 const GUEST_MAC = [0x52, 0x54, 0x00, 0x0a, 0xb0, 0x02];
-
-/** An ARP request from the guest (198.51.100.2) for the gateway (198.51.100.1), framed. */
-function arpRequest(): Uint8Array<ArrayBuffer> {
-  const f = new Uint8Array(4 + 42);
-  const dv = new DataView(f.buffer);
-  dv.setUint32(0, 42);
-  f.fill(0xff, 4, 10);
-  f.set(GUEST_MAC, 10);
-  dv.setUint16(16, 0x0806);
-  dv.setUint16(18, 1); /* Ethernet */
-  dv.setUint16(20, 0x0800);
-  f[22] = 6;
-  f[23] = 4;
-  dv.setUint16(24, 1); /* request */
-  f.set(GUEST_MAC, 26);
-  f.set([198, 51, 100, 2], 32);
-  f.set([198, 51, 100, 1], 42);
-  return f;
-}
 
 Deno.test({
   name:
@@ -48,11 +30,11 @@ Deno.test({
     let pid = -1;
     try {
       pid = spawn(
-        ["ip", "netns", "exec", t.host, DENO, "run", "--allow-ffi", MAIN, "-f", "--fd", "5"],
+        orzoIn(t.host, ["-f", "--fd", "5"]),
         { fds: [[5, sv[1]!]] },
       );
       libc.symbols.close(sv[1]!);
-      const req = arpRequest();
+      const req = streamFrame(arpRequest(GUEST_MAC, [198, 51, 100, 2], [198, 51, 100, 1]));
       assert.equal(libc.symbols.write(sv[0]!, req, req.length), req.length);
       /* the reply, once orzo is up (Deno starts in about a second) */
       const buf = new Uint8Array(4096);

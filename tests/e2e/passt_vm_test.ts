@@ -23,7 +23,7 @@
  */
 
 import assert from "node:assert/strict";
-import { background, DENO, MAIN, run, TCP_PEER, Topology } from "../helpers/topology.ts";
+import { background, denoIn, MAIN, orzoIn, run, TCP_PEER, Topology } from "../helpers/topology.ts";
 import { dnsServer, hostResolvConf } from "../helpers/dns.ts";
 import { findKernel, kv, Vm } from "../helpers/vm.ts";
 
@@ -76,19 +76,7 @@ async function patternSha(): Promise<string> {
 /** The servers of the test world: remote TCP and HTTP, host loopback HTTP, DNS. */
 async function servers(t: Topology) {
   const peer = (ns: string, args: string[]) =>
-    background([
-      "ip",
-      "netns",
-      "exec",
-      ns,
-      "env",
-      "PEER_DEADLINE_MS=170000",
-      DENO,
-      "run",
-      "-A",
-      TCP_PEER,
-      ...args,
-    ], {
+    background(denoIn(ns, TCP_PEER, args, { env: { PEER_DEADLINE_MS: "170000" } }), {
       ready: "listening",
       timeoutMs: 170_000,
     });
@@ -161,15 +149,7 @@ async function world() {
   const t = await Topology.create();
   const resolv = await hostResolvConf(t, "nameserver 203.0.113.10\n");
   /* the translators drop to nobody: ping sockets must be open to it */
-  await run([
-    "ip",
-    "netns",
-    "exec",
-    t.host,
-    "sysctl",
-    "-qw",
-    "net.ipv4.ping_group_range=0 2147483647",
-  ]);
+  await t.hostSysctl("net.ipv4.ping_group_range=0 2147483647");
   const dir = await Deno.makeTempDir({ prefix: "orzo-passt-" });
   await Deno.chmod(dir, 0o777);
   let srv: { stop: () => Promise<unknown> } | null = null;
@@ -213,23 +193,10 @@ Deno.test({
   async fn() {
     const w = await world();
     const log = `${w.dir}/orzo.log`;
-    const orzo = await background([
-      "ip",
-      "netns",
-      "exec",
-      w.t.host,
-      DENO,
-      "run",
-      "--allow-ffi",
-      MAIN,
-      "-f",
-      "-1",
-      "-s",
-      w.sock,
-      "-l",
-      log,
-      ...COMMON,
-    ], { timeoutMs: 170_000 });
+    const orzo = await background(
+      orzoIn(w.t.host, ["-f", "-1", "-s", w.sock, "-l", log, ...COMMON]),
+      { timeoutMs: 170_000 },
+    );
     let vm: Vm | null = null;
     try {
       await socketReady(w.sock);
@@ -318,17 +285,7 @@ Deno.test({
       "169.254.1.1",
     ];
     /* libvirt waits for passt to go to the background and exit 0 */
-    const r = await run([
-      "ip",
-      "netns",
-      "exec",
-      w.t.host,
-      DENO,
-      "run",
-      "--allow-ffi",
-      MAIN,
-      ...argv,
-    ], {
+    const r = await run(orzoIn(w.t.host, [...argv]), {
       timeoutMs: 30_000,
       env: { ORZO_ARGV0: "passt" },
     });

@@ -5,11 +5,21 @@
 
 import assert from "node:assert/strict";
 import { installOrzo } from "../helpers/pasta_bin.ts";
-import { background, DENO, REPO, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
+import {
+  asUser,
+  background,
+  denoSh,
+  INJECT,
+  orzoIn,
+  run,
+  sh,
+  TCP_PEER,
+  Topology,
+} from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
 const OUR_MAC = "9a:55:9a:55:9a:55";
-const PEER = `${DENO} run --allow-net --allow-env ${TCP_PEER}`;
+const PEER = denoSh(TCP_PEER);
 
 type IpAddr = {
   ifname: string;
@@ -395,12 +405,7 @@ Deno.test({
     const orzo = await installOrzo();
     try {
       const r = await t.inHost([
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "env",
-        "HOME=/tmp",
+        ...asUser(),
         orzo.path,
         "--config-net",
         "--",
@@ -449,7 +454,7 @@ Deno.test({
         }
         garbage.push(h);
       }
-      const inject = `${DENO} run --allow-ffi ${REPO}/tests/helpers/inject.ts eth0 ` +
+      const inject = `${denoSh(INJECT)} eth0 ` +
         [...frames, ...garbage].join(" ");
       const r = await guestSh(
         t,
@@ -506,7 +511,7 @@ Deno.test({
 Deno.test({
   name: "pasta rejects a bad option with one line and status 1",
   async fn() {
-    const r = await run([DENO, "run", "--allow-ffi", `${REPO}/main.ts`, "--pasta", "--bogus"]);
+    const r = await run(orzoIn(null, ["--pasta", "--bogus"]));
     assert.equal(r.code, 1);
     const lines = r.stderr.trim().split("\n");
     assert.equal(lines.length, 1, r.stderr);
@@ -518,15 +523,7 @@ Deno.test({
   name: "pasta attaching to a missing namespace reports it in one line from the background copy",
   ignore: !isRoot,
   async fn() {
-    const r = await run([
-      DENO,
-      "run",
-      "--allow-ffi",
-      `${REPO}/main.ts`,
-      "--pasta",
-      "--netns",
-      "orzo-missing",
-    ]);
+    const r = await run(orzoIn(null, ["--pasta", "--netns", "orzo-missing"]));
     assert.equal(r.code, 1);
     assert.equal(r.stderr.trim(), "orzo: open /run/netns/orzo-missing: ENOENT");
   },

@@ -8,10 +8,19 @@
 
 import assert from "node:assert/strict";
 import { installOrzo } from "../helpers/pasta_bin.ts";
-import { background, DENO, MAIN, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
+import {
+  asUser,
+  background,
+  denoIn,
+  NOBODY,
+  orzoIn,
+  run,
+  sh,
+  TCP_PEER,
+  Topology,
+} from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
-const NOBODY = 65534;
 const CAP_KILL = 1n << 5n;
 const CAP_NET_BIND_SERVICE = 1n << 10n;
 /** Options that forward nothing, so that no port is bound after set-up. */
@@ -125,20 +134,7 @@ function stopPid(pid: number): void {
 /** A tcp_peer.ts echo server in a namespace. */
 function echoServer(ns: string, addr: string, port: number) {
   return background(
-    [
-      "ip",
-      "netns",
-      "exec",
-      ns,
-      DENO,
-      "run",
-      "--allow-net",
-      "--allow-env",
-      TCP_PEER,
-      "serve-echo",
-      addr,
-      `${port}`,
-    ],
+    denoIn(ns, TCP_PEER, ["serve-echo", addr, `${port}`]),
     { ready: "listening" },
   );
 }
@@ -146,22 +142,7 @@ function echoServer(ns: string, addr: string, port: number) {
 /** Two connections from a namespace, 1 MB each, echoed and compared byte by byte. */
 async function echoClient(ns: string, addr: string, port: number): Promise<string> {
   const r = await run(
-    [
-      "ip",
-      "netns",
-      "exec",
-      ns,
-      DENO,
-      "run",
-      "--allow-net",
-      "--allow-env",
-      TCP_PEER,
-      "client-many",
-      addr,
-      `${port}`,
-      "2",
-      "1000000",
-    ],
+    denoIn(ns, TCP_PEER, ["client-many", addr, `${port}`, "2", "1000000"]),
     { timeoutMs: 30000 },
   );
   return r.stdout.trim() + r.stderr.trim();
@@ -186,46 +167,48 @@ async function assertTranslates(t: Topology, guest: string, inbound: number): Pr
   }
 }
 
+/**
+ * Runs orzo in the background attached to a namespace of its own (made
+ * here), with `args` after --config-net (-P and --netns added), and calls
+ * `fn` with its PID; then stops it and removes everything.
+ */
+async function withAttached(
+  tag: string,
+  args: string[],
+  fn: (t: Topology, guest: string, pid: number) => Promise<void>,
+): Promise<void> {
+  const t = await Topology.create();
+  const guest = `orzo-pv-${Deno.pid}-${tag}`;
+  const pidFile = await Deno.makeTempFile();
+  await sh(["ip", "netns", "add", guest]);
+  let pid = -1;
+  try {
+    const r = await t.orzo(["--config-net", ...args, "-P", pidFile, "--netns", guest]);
+    assert.equal(r.code, 0, r.stderr);
+    pid = Number(await waitForFile(pidFile, 5000));
+    await fn(t, guest, pid);
+  } finally {
+    if (pid > 0) stopPid(pid);
+    await run(["ip", "netns", "del", guest]);
+    await Deno.remove(pidFile).catch(() => {});
+    await t.destroy();
+  }
+}
+
 Deno.test({
   name: "privileges: root attaching to --netns (rootful Podman) becomes nobody, keeps nothing, " +
     "filters every thread, and still translates",
   ignore: !isRoot,
   async fn() {
-    const t = await Topology.create();
-    const guest = `orzo-pv-${Deno.pid}-a`;
-    const pidFile = await Deno.makeTempFile();
-    await sh(["ip", "netns", "add", guest]);
-    let pid = -1;
-    try {
-      const r = await t.orzo([
-        "--config-net",
-        "-t",
-        "8080",
-        "-u",
-        "none",
-        "-T",
-        "none",
-        "-U",
-        "none",
-        "-P",
-        pidFile,
-        "--netns",
-        guest,
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      pid = Number(await waitForFile(pidFile, 5000));
+    const args = ["-t", "8080", "-u", "none", "-T", "none", "-U", "none"];
+    await withAttached("a", args, async (t, guest, pid) => {
       const ts = await threads(pid);
       assertIsolated(pid, ts, NOBODY, NOBODY, 0n);
       console.log(`threads of orzo after set-up:\n${show(ts)}`);
       await assertTranslates(t, guest, 8080);
       /* still filtered, nobody, and alive after the traffic */
       assertIsolated(pid, await threads(pid), NOBODY, NOBODY, 0n);
-    } finally {
-      if (pid > 0) stopPid(pid);
-      await run(["ip", "netns", "del", guest]);
-      await Deno.remove(pidFile).catch(() => {});
-      await t.destroy();
-    }
+    });
   },
 });
 
@@ -234,32 +217,11 @@ Deno.test({
     "main thread only, and forwards a low port bound by the guest later",
   ignore: !isRoot,
   async fn() {
-    const t = await Topology.create();
-    const guest = `orzo-pv-${Deno.pid}-b`;
-    const pidFile = await Deno.makeTempFile();
-    await sh(["ip", "netns", "add", guest]);
-    let pid = -1;
-    try {
-      const r = await t.orzo([
-        "--config-net",
-        "--runas",
-        "1000:1000",
-        "-P",
-        pidFile,
-        "--netns",
-        guest,
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      pid = Number(await waitForFile(pidFile, 5000));
+    await withAttached("b", ["--runas", "1000:1000"], async (t, guest, pid) => {
       assertIsolated(pid, await threads(pid), 1000, 1000, CAP_NET_BIND_SERVICE);
       /* port 81: the host listener opened after the drop needs the kept capability */
       await assertTranslates(t, guest, 81);
-    } finally {
-      if (pid > 0) stopPid(pid);
-      await run(["ip", "netns", "del", guest]);
-      await Deno.remove(pidFile).catch(() => {});
-      await t.destroy();
-    }
+    });
   },
 });
 
@@ -267,26 +229,10 @@ Deno.test({
   name: "privileges: --runas by name, and one clear line for an unknown user or group",
   ignore: !isRoot,
   async fn() {
-    const t = await Topology.create();
-    const guest = `orzo-pv-${Deno.pid}-c`;
-    const pidFile = await Deno.makeTempFile();
-    await sh(["ip", "netns", "add", guest]);
-    let pid = -1;
-    try {
-      const [, , uid, gid] = (await sh(["getent", "passwd", "nobody"])).trim().split(":");
-      const group = (await sh(["getent", "group", "nogroup"])).trim().split(":");
-      const r = await t.orzo([
-        "--config-net",
-        ...NO_FORWARDS,
-        "--runas",
-        `nobody:${group[0]}`,
-        "-P",
-        pidFile,
-        "--netns",
-        guest,
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      pid = Number(await waitForFile(pidFile, 5000));
+    const [, , uid, gid] = (await sh(["getent", "passwd", "nobody"])).trim().split(":");
+    const group = (await sh(["getent", "group", "nogroup"])).trim().split(":");
+    const args = [...NO_FORWARDS, "--runas", `nobody:${group[0]}`];
+    await withAttached("c", args, async (t, _guest, pid) => {
       assert.equal(gid, group[2]);
       assertIsolated(pid, await threads(pid), Number(uid), Number(group[2]), 0n);
 
@@ -301,12 +247,7 @@ Deno.test({
         assert.equal(bad.code, 1, bad.stderr);
         assert.match(bad.stderr, want);
       }
-    } finally {
-      if (pid > 0) stopPid(pid);
-      await run(["ip", "netns", "del", guest]);
-      await Deno.remove(pidFile).catch(() => {});
-      await t.destroy();
-    }
+    });
   },
 });
 
@@ -334,8 +275,18 @@ Deno.test({
       orzo = await background([
         "sh",
         "-c",
-        `exec 7<${marker} 9<${marker}; exec ip netns exec ${t.host} ${DENO} run --allow-ffi ` +
-        `${MAIN} --pasta --config-net ${NO_FORWARDS.join(" ")} -P ${pidFile} -- sleep 30`,
+        `exec 7<${marker} 9<${marker}; exec ` +
+        orzoIn(t.host, [
+          "--pasta",
+          "--config-net",
+          ...NO_FORWARDS,
+          "-P",
+          pidFile,
+          "--",
+          "sleep",
+          "30",
+        ])
+          .join(" "),
       ]);
       pid = Number(await waitForFile(pidFile, 10000));
       assert.equal(pid, orzo.child.pid);
@@ -384,12 +335,7 @@ Deno.test({
         "netns",
         "exec",
         t.host,
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "env",
-        "HOME=/tmp",
+        ...asUser(),
         bin.path,
         "--config-net",
         ...NO_FORWARDS,

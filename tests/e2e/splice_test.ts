@@ -4,10 +4,18 @@
  */
 
 import assert from "node:assert/strict";
-import { background, DENO, run, type RunResult, TCP_PEER, Topology } from "../helpers/topology.ts";
+import {
+  background,
+  denoIn,
+  denoSh,
+  run,
+  type RunResult,
+  TCP_PEER,
+  Topology,
+} from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
-const PEER = `${DENO} run --allow-net --allow-env ${TCP_PEER}`;
+const PEER = denoSh(TCP_PEER);
 
 for (
   const [fam, lo, any, guest] of [
@@ -59,9 +67,13 @@ for (
           `${PEER} serve-halfclose ${any} 9052 peers`,
           `${PEER} serve-halfclose ${lo} 9053 peers`,
         ], async () => {
-          const c = await t.inHost([...PEER.split(" "), "client-halfclose", lo, "9052", "1000000"]);
+          const c = await run(
+            denoIn(t.host, TCP_PEER, ["client-halfclose", lo, "9052", "1000000"]),
+          );
           assert.equal(c.stdout.trim(), "ok", c.stderr);
-          const priv = await t.inHost([...PEER.split(" "), "client-halfclose", lo, "9053", "1000"]);
+          const priv = await run(
+            denoIn(t.host, TCP_PEER, ["client-halfclose", lo, "9053", "1000"]),
+          );
           assert.notEqual(priv.code, 0, "the guest's loopback-only server is not reached");
         });
         assert.equal(r.code, 0, r.stderr);
@@ -87,13 +99,9 @@ for (
           ["--config-net", "--host-lo-to-ns-lo", "-d", "-t", "9054"],
           [`${PEER} serve-halfclose ${lo} 9054 peers`],
           async () => {
-            const c = await t.inHost([
-              ...PEER.split(" "),
-              "client-halfclose",
-              lo,
-              "9054",
-              String(10 << 20),
-            ]);
+            const c = await run(
+              denoIn(t.host, TCP_PEER, ["client-halfclose", lo, "9054", String(10 << 20)]),
+            );
             assert.equal(c.stdout.trim(), "ok", c.stderr);
           },
         );
@@ -207,26 +215,15 @@ Deno.test({
         ["--splice-only", "-d", "-t", "9060", "-T", "none"],
         [`${PEER} serve-halfclose 127.0.0.1 9060 peers`],
         async () => {
-          const c = await t.inHost([
-            ...PEER.split(" "),
-            "client-halfclose",
-            "127.0.0.1",
-            "9060",
-            String(10 << 20),
-          ]);
+          const c = await run(
+            denoIn(t.host, TCP_PEER, ["client-halfclose", "127.0.0.1", "9060", String(10 << 20)]),
+          );
           assert.equal(c.stdout.trim(), "ok", c.stderr);
           /* a client from outside: nowhere to go without a tap, turned away */
-          const remote = await run([
-            "ip",
-            "netns",
-            "exec",
-            t.remote,
-            ...PEER.split(" "),
-            "client-halfclose",
-            "198.51.100.2",
-            "9060",
-            "1000",
-          ], { env: { PEER_DEADLINE_MS: "10000" } });
+          const remote = await run(
+            denoIn(t.remote, TCP_PEER, ["client-halfclose", "198.51.100.2", "9060", "1000"]),
+            { env: { PEER_DEADLINE_MS: "10000" } },
+          );
           assert.notEqual(remote.code, 0, "no tap path for a non-loopback client");
           assert.notEqual(remote.code, 2, "turned away, not left hanging");
         },

@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { background, DENO, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
+import { background, denoIn, denoSh, run, sh, TCP_PEER, Topology } from "../helpers/topology.ts";
 
 const isRoot = Deno.uid() === 0;
-const PEER = `${DENO} run --allow-net --allow-env ${TCP_PEER}`;
+const PEER = denoSh(TCP_PEER);
 
 /** A file of random bytes and its SHA-256, shared by the transfer tests. */
 let bigFile: { path: string; hash: string } | null = null;
@@ -171,29 +171,13 @@ for (
           timeoutMs: 60000,
         });
         await new Promise((r) => setTimeout(r, 2500));
-        const c1 = await run([
-          "ip",
-          "netns",
-          "exec",
-          t.remote,
-          ...PEER.split(" "),
-          "client-halfclose",
-          hostAddr,
-          "9004",
-          String(3 << 20),
-        ]);
+        const c1 = await run(
+          denoIn(t.remote, TCP_PEER, ["client-halfclose", hostAddr, "9004", String(3 << 20)]),
+        );
         assert.equal(c1.stdout.trim(), "ok", c1.stderr);
-        const c2 = await run([
-          "ip",
-          "netns",
-          "exec",
-          t.remote,
-          ...PEER.split(" "),
-          "client-halfclose",
-          hostAddr,
-          "9005",
-          "1000",
-        ]);
+        const c2 = await run(
+          denoIn(t.remote, TCP_PEER, ["client-halfclose", hostAddr, "9005", "1000"]),
+        );
         assert.equal(c2.stdout.trim(), "ok", c2.stderr);
         await Deno.writeTextFile(done, "");
         const r = await orzo;
@@ -303,11 +287,11 @@ Deno.test({
         `${PEER} serve-halfclose 0.0.0.0 9031 & p=$!; sleep 3; kill $p; sleep 3`,
       ], { timeoutMs: 30000 });
       await new Promise((r) => setTimeout(r, 2300));
-      const peer = ["ip", "netns", "exec", t.remote, ...PEER.split(" ")];
-      const on = await run([...peer, "client-halfclose", "198.51.100.2", "9031", "1000"]);
+      const peer = (args: string[]) => denoIn(t.remote, TCP_PEER, args);
+      const on = await run(peer(["client-halfclose", "198.51.100.2", "9031", "1000"]));
       assert.equal(on.stdout.trim(), "ok", on.stderr);
       await new Promise((r) => setTimeout(r, 2500));
-      const off = await run([...peer, "client-halfclose", "198.51.100.2", "9031", "1000"]);
+      const off = await run(peer(["client-halfclose", "198.51.100.2", "9031", "1000"]));
       assert.notEqual(off.code, 0);
       assert.match(off.stderr, /refused/i);
       const r = await orzo;

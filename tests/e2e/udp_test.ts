@@ -9,14 +9,20 @@
  */
 
 import assert from "node:assert/strict";
-import { background, DENO, run, Topology } from "../helpers/topology.ts";
+import { installOrzo } from "../helpers/pasta_bin.ts";
+import {
+  asUser,
+  background,
+  denoIn,
+  denoSh,
+  run,
+  Topology,
+  UDP_PEER,
+} from "../helpers/topology.ts";
 import { withGuestServers } from "../helpers/guest.ts";
 
 const isRoot = Deno.uid() === 0;
-const PEER = new URL("../helpers/udp_peer.ts", import.meta.url).pathname;
-/** Deno must not look for updates (there is nothing to reach) */
-const ENV = { DENO_NO_UPDATE_CHECK: "1" };
-const PEER_RUN = `env DENO_NO_UPDATE_CHECK=1 ${DENO} run -A --unstable-net ${PEER}`;
+const PEER_RUN = denoSh(UDP_PEER);
 
 type PeerResult = {
   addr: string;
@@ -54,39 +60,11 @@ Deno.test({
   async fn() {
     const t = await Topology.create();
     const s4 = await background(
-      [
-        "ip",
-        "netns",
-        "exec",
-        t.remote,
-        DENO,
-        "run",
-        "-A",
-        "--unstable-net",
-        PEER,
-        "echo",
-        "203.0.113.10",
-        "5000",
-        "150",
-      ],
+      denoIn(t.remote, UDP_PEER, ["echo", "203.0.113.10", "5000", "150"]),
       { ready: "ready", timeoutMs: 160000 },
     );
     const s6 = await background(
-      [
-        "ip",
-        "netns",
-        "exec",
-        t.remote,
-        DENO,
-        "run",
-        "-A",
-        "--unstable-net",
-        PEER,
-        "echo",
-        "2001:db8:2::10",
-        "5001",
-        "150",
-      ],
+      denoIn(t.remote, UDP_PEER, ["echo", "2001:db8:2::10", "5001", "150"]),
       { ready: "ready", timeoutMs: 160000 },
     );
     try {
@@ -129,7 +107,7 @@ Deno.test({
     const servers = await Promise.all(
       [["203.0.113.10", "5000"], ["2001:db8:2::10", "5001"]].map(([addr, port]) =>
         background(
-          ["ip", "netns", "exec", t.remote, DENO, "run", "-A", "--unstable-net", PEER, "echo"]
+          denoIn(t.remote, UDP_PEER, ["echo"])
             .concat([addr!, port!, "150"]),
           { ready: "ready", timeoutMs: 160000 },
         )
@@ -187,15 +165,12 @@ Deno.test({
         [`${PEER_RUN} echo :: 6000,6001 150`],
         async () => {
           const c = (args: string) =>
-            run(["ip", "netns", "exec", t.remote, ...`${PEER_RUN} client ${args}`.split(" ")], {
-              timeoutMs: 120000,
-              env: ENV,
-            });
+            run(denoIn(t.remote, UDP_PEER, ["client", ...args.split(" ")]), { timeoutMs: 120000 });
           const r4 = await c("198.51.100.2 6000 10000 1 65000 2000 203.0.113.10:0");
           const r6 = await c("2001:db8:1::2 6001 10000 1 65000 2000 [2001:db8:2::10]:0");
           return [r4, r6];
         },
-        { env: ENV, timeoutMs: 150000 },
+        { timeoutMs: 150000 },
       );
       assert.equal(orzo.code, 0, orzo.stderr);
       const [r4, r6] = value;
@@ -238,21 +213,7 @@ function jobs(what: string, addr: string, port: number, bind?: string): Job[] {
 /** Runs jobs with udp_peer.ts multi in a namespace (null: orzo's guest runs them). */
 async function runJobs(ns: string, list: Job[]): Promise<PeerResult[]> {
   const r = await run(
-    [
-      "ip",
-      "netns",
-      "exec",
-      ns,
-      "env",
-      "DENO_NO_UPDATE_CHECK=1",
-      DENO,
-      "run",
-      "-A",
-      "--unstable-net",
-      PEER,
-      "multi",
-      JSON.stringify(list),
-    ],
+    denoIn(ns, UDP_PEER, ["multi", JSON.stringify(list)]),
     { timeoutMs: 120000 },
   );
   const out = results(r.stdout);
@@ -334,23 +295,7 @@ Deno.test({
   async fn() {
     const t = await Topology.create();
     const srv = await background(
-      [
-        "ip",
-        "netns",
-        "exec",
-        t.host,
-        "env",
-        "DENO_NO_UPDATE_CHECK=1",
-        DENO,
-        "run",
-        "-A",
-        "--unstable-net",
-        PEER,
-        "echo",
-        "::",
-        "7101,7110,7112,7121,7140,7141",
-        "150",
-      ],
+      denoIn(t.host, UDP_PEER, ["echo", "::", "7101,7110,7112,7121,7140,7141", "150"]),
       { ready: "ready", timeoutMs: 160000 },
     );
     try {
@@ -473,23 +418,7 @@ Deno.test({
   async fn() {
     const t = await Topology.create();
     const s4 = await background(
-      [
-        "ip",
-        "netns",
-        "exec",
-        t.remote,
-        "env",
-        "DENO_NO_UPDATE_CHECK=1",
-        DENO,
-        "run",
-        "-A",
-        "--unstable-net",
-        PEER,
-        "echo",
-        "203.0.113.10",
-        "5000",
-        "60",
-      ],
+      denoIn(t.remote, UDP_PEER, ["echo", "203.0.113.10", "5000", "60"]),
       { ready: "ready", timeoutMs: 70000 },
     );
     try {
@@ -535,23 +464,7 @@ Deno.test({
     const t = await Topology.create();
     /* a host service on its loopback, for -U auto */
     const hostSrv = await background(
-      [
-        "ip",
-        "netns",
-        "exec",
-        t.host,
-        "env",
-        "DENO_NO_UPDATE_CHECK=1",
-        DENO,
-        "run",
-        "-A",
-        "--unstable-net",
-        PEER,
-        "echo",
-        "127.0.0.1",
-        "7301",
-        "90",
-      ],
+      denoIn(t.host, UDP_PEER, ["echo", "127.0.0.1", "7301", "90"]),
       { ready: "ready", timeoutMs: 100000 },
     );
     const outFile = await Deno.makeTempFile({ prefix: "orzo-auto-" });
@@ -601,83 +514,20 @@ Deno.test({
   async fn() {
     const t = await Topology.create();
     /* the checkout may not be readable by others: a bundle and a copy of deno */
-    const dir = await Deno.makeTempDir();
+    const orzo = await installOrzo();
     const remote = await background(
-      [
-        "ip",
-        "netns",
-        "exec",
-        t.remote,
-        "env",
-        "DENO_NO_UPDATE_CHECK=1",
-        DENO,
-        "run",
-        "-A",
-        "--unstable-net",
-        PEER,
-        "echo",
-        "203.0.113.10",
-        "5000",
-        "60",
-      ],
+      denoIn(t.remote, UDP_PEER, ["echo", "203.0.113.10", "5000", "60"]),
       { ready: "ready", timeoutMs: 70000 },
     );
     const local = await background(
-      [
-        "ip",
-        "netns",
-        "exec",
-        t.host,
-        "env",
-        "DENO_NO_UPDATE_CHECK=1",
-        DENO,
-        "run",
-        "-A",
-        "--unstable-net",
-        PEER,
-        "echo",
-        "127.0.0.1",
-        "5001",
-        "60",
-      ],
+      denoIn(t.host, UDP_PEER, ["echo", "127.0.0.1", "5001", "60"]),
       { ready: "ready", timeoutMs: 70000 },
     );
     try {
-      await run([
-        "ip",
-        "netns",
-        "exec",
-        t.host,
-        "sysctl",
-        "-qw",
-        "net.ipv4.ping_group_range=0 2147483647",
-      ]);
-      await Deno.chmod(dir, 0o755);
-      await Deno.copyFile(DENO, `${dir}/deno`);
-      await Deno.chmod(`${dir}/deno`, 0o755);
-      const b = await run([
-        DENO,
-        "bundle",
-        "--quiet",
-        "-o",
-        `${dir}/orzo.js`,
-        new URL("../../main.ts", import.meta.url).pathname,
-      ]);
-      assert.equal(b.code, 0, b.stderr);
-      await Deno.chmod(`${dir}/orzo.js`, 0o644);
+      await t.hostSysctl("net.ipv4.ping_group_range=0 2147483647");
       const r = await t.inHost([
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "env",
-        "HOME=/tmp",
-        `DENO_DIR=${dir}/cache`,
-        `${dir}/deno`,
-        "run",
-        "--allow-ffi",
-        `${dir}/orzo.js`,
-        "--pasta",
+        ...asUser(),
+        orzo.path,
         "--config-net",
         "-U",
         "5001",
@@ -696,7 +546,7 @@ Deno.test({
     } finally {
       await remote.stop();
       await local.stop();
-      await Deno.remove(dir, { recursive: true });
+      await orzo.remove();
       await t.destroy();
     }
   },

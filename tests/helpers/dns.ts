@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Background, background, DENO, type Topology } from "./topology.ts";
+import { type Background, background, denoIn, type Topology } from "./topology.ts";
 
 const DNS_SERVER = new URL("./dns_server.ts", import.meta.url).pathname;
 
@@ -39,23 +39,8 @@ export function dnsServer(
   addrs = "203.0.113.10,2001:db8:2::10",
   ns = t.remote,
 ): Promise<Background> {
-  return background(
-    [
-      "ip",
-      "netns",
-      "exec",
-      ns,
-      "env",
-      "DENO_NO_UPDATE_CHECK=1",
-      DENO,
-      "run",
-      "-A",
-      "--unstable-net",
-      DNS_SERVER,
-      addrs,
-      "53",
-      "90",
-    ],
-    { ready: "ready", timeoutMs: 100000 },
-  );
+  return background(denoIn(ns, DNS_SERVER, [addrs, "53", "90"]), {
+    ready: "ready",
+    timeoutMs: 100000,
+  });
 }

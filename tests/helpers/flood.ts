@@ -19,21 +19,10 @@
  * @module
  */
 
+import { lib, packetSocket } from "./packet_socket.ts";
 import { frameAddrsSet, mutate, Prng, randomFrame, SEED_KINDS, seedFrame } from "../fuzz/frames.ts";
 
 const deadline = performance.now() + Number(Deno.env.get("FLOOD_DEADLINE_MS") ?? "45000");
-
-const lib = Deno.dlopen(
-  "libc.so.6",
-  {
-    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-    bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-    send: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
-    sendto: { parameters: ["i32", "buffer", "u32", "i32", "buffer", "u32"], result: "i32" },
-    close: { parameters: ["i32"], result: "i32" },
-    if_nametoindex: { parameters: ["buffer"], result: "u32" },
-  } as const,
-);
 
 const ORZO_MAC = [0x9a, 0x55, 0x9a, 0x55, 0x9a, 0x55];
 
@@ -54,21 +43,6 @@ function parse6(s: string): number[] {
     const v = parseInt(w, 16);
     return [v >> 8, v & 0xff];
   });
-}
-
-/** An AF_PACKET socket bound to an interface. */
-function packetSocket(ifname: string): number {
-  const ifindex = lib.symbols.if_nametoindex(new TextEncoder().encode(`${ifname}\0`));
-  if (ifindex === 0) throw new Error(`no interface ${ifname}`);
-  const fd = lib.symbols.socket(17, 3, 0x0300);
-  if (fd < 0) throw new Error("socket(AF_PACKET) failed");
-  const sll = new Uint8Array(20);
-  const dv = new DataView(sll.buffer);
-  dv.setUint16(0, 17, true);
-  dv.setUint16(2, 0x0003, false);
-  dv.setInt32(4, ifindex, true);
-  if (lib.symbols.bind(fd, sll, sll.length) < 0) throw new Error("bind(AF_PACKET) failed");
-  return fd;
 }
 
 /** The interface's MAC and addresses. */

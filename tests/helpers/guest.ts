@@ -13,7 +13,7 @@
  * @module
  */
 
-import { DENO, MAIN, type RunResult, type Topology } from "./topology.ts";
+import { orzoIn, type RunResult, type Topology } from "./topology.ts";
 
 /** Options of withGuestServers(). */
 export interface GuestOptions {
@@ -60,22 +60,9 @@ export async function withGuestServers<T>(
     `while [ ! -e ${dir}/done ] && [ $i -lt ${deadline} ]; do sleep 0.1; i=$((i+1)); done`,
   );
   const script = lines.join("\n");
-  const child = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      t.host,
-      DENO,
-      "run",
-      "--allow-ffi",
-      MAIN,
-      "--pasta",
-      ...args,
-      "--",
-      "sh",
-      "-c",
-      script,
-    ],
+  const [cmd, ...argv] = orzoIn(t.host, ["--pasta", ...args, "--", "sh", "-c", script]);
+  const child = new Deno.Command(cmd!, {
+    args: argv,
     stdout: "piped",
     stderr: "piped",
     stdin: "null",

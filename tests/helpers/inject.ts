@@ -8,29 +8,10 @@
  * @module
  */
 
-const lib = Deno.dlopen(
-  "libc.so.6",
-  {
-    socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
-    bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
-    send: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
-    if_nametoindex: { parameters: ["buffer"], result: "u32" },
-  } as const,
-);
+import { lib, packetSocket } from "./packet_socket.ts";
 
 const [ifname, ...frames] = Deno.args;
-const name = new TextEncoder().encode(`${ifname}\0`);
-const ifindex = lib.symbols.if_nametoindex(name);
-if (ifindex === 0) throw new Error(`no interface ${ifname}`);
-/* AF_PACKET, SOCK_RAW, htons(ETH_P_ALL) */
-const fd = lib.symbols.socket(17, 3, 0x0300);
-if (fd < 0) throw new Error("socket(AF_PACKET) failed");
-const sll = new Uint8Array(20);
-const dv = new DataView(sll.buffer);
-dv.setUint16(0, 17, true);
-dv.setUint16(2, 0x0003, false);
-dv.setInt32(4, ifindex, true);
-if (lib.symbols.bind(fd, sll, sll.length) < 0) throw new Error("bind failed");
+const fd = packetSocket(ifname!);
 let sent = 0;
 for (const hex of frames) {
   const b = new Uint8Array(hex.length / 2);

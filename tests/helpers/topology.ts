@@ -33,6 +33,83 @@ export const DENO = `${REPO}/tools/deno/node_modules/.bin/deno`;
 /** orzo's entry point. */
 export const MAIN = `${REPO}/main.ts`;
 
+/** Permissions of the test helpers (peers, servers) run by {@linkcode denoIn}: all of them. */
+export const HELPER_PERMS: readonly string[] = ["-A", "--unstable-net"];
+/** Permissions orzo runs with (its entry point, main.ts). */
+export const ORZO_PERMS: readonly string[] = ["--allow-ffi"];
+
+/** How {@linkcode denoIn} runs a script. */
+export interface DenoInOptions {
+  /** Deno's permission flags (default HELPER_PERMS) */
+  perms?: readonly string[];
+  /** environment variables set for the script only (through env(1)) */
+  env?: Record<string, string>;
+  /** a nice(1) increment, to run it at a lower priority */
+  nice?: number;
+}
+
+/**
+ * The argv that runs a Deno script (a test helper, or orzo's main.ts) inside
+ * a network namespace with the pinned deno.
+ * @param ns the namespace's name (ip netns), or null for the test's own
+ * @param script the script's path
+ * @param args its arguments
+ * @param opts permissions, environment, priority
+ * @returns the argv, for run(), background() or Deno.Command
+ */
+export function denoIn(
+  ns: string | null,
+  script: string,
+  args: readonly string[] = [],
+  opts: DenoInOptions = {},
+): string[] {
+  const env = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  return [
+    ...(ns === null ? [] : ["ip", "netns", "exec", ns]),
+    ...(opts.nice === undefined ? [] : ["nice", "-n", `${opts.nice}`]),
+    ...(env.length === 0 ? [] : ["env", ...env]),
+    DENO,
+    "run",
+    ...(opts.perms ?? HELPER_PERMS),
+    script,
+    ...args,
+  ];
+}
+
+/**
+ * The shell command that runs a Deno script, for `sh -c` scripts (in a
+ * namespace already): `${denoSh(TCP_PEER)} serve-echo :: 9000 &`.
+ * @param script the script's path (no spaces)
+ * @param perms Deno's permission flags
+ * @returns the command, arguments to follow
+ */
+export function denoSh(script: string, perms: readonly string[] = HELPER_PERMS): string {
+  return denoIn(null, script, [], { perms }).join(" ");
+}
+
+/** The user "nobody". */
+export const NOBODY = 65534;
+
+/**
+ * The argv prefix that runs a command as an ordinary user (setpriv, no
+ * supplementary groups, HOME=/tmp): what an unprivileged caller is.
+ * @param uid the user and group id
+ * @returns the prefix, the command to follow
+ */
+export function asUser(uid: number = NOBODY): string[] {
+  return ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", "env", "HOME=/tmp"];
+}
+
+/**
+ * The argv that runs orzo inside a network namespace.
+ * @param ns the namespace's name, or null for the test's own
+ * @param args orzo's arguments (`--pasta` first for pasta mode)
+ * @returns the argv
+ */
+export function orzoIn(ns: string | null, args: readonly string[]): string[] {
+  return denoIn(ns, MAIN, args, { perms: ORZO_PERMS });
+}
+
 /* Deno's background version check (a DNS query, then HTTPS) runs whenever
  * orzo's loop yields to the runtime: never from a test */
 Deno.env.set("DENO_NO_UPDATE_CHECK", "1");
@@ -179,6 +256,15 @@ export class Topology {
   }
 
   /**
+   * Sets a sysctl in the host namespace (`sysctl -qw KEY=VALUE`).
+   * @param setting KEY=VALUE
+   * @returns exit status and output
+   */
+  hostSysctl(setting: string): Promise<RunResult> {
+    return this.inHost(["sysctl", "-qw", setting]);
+  }
+
+  /**
    * Runs orzo (pasta mode) in the host namespace.
    * @param args orzo's arguments after `--pasta`
    * @param opts see run()
@@ -188,7 +274,7 @@ export class Topology {
     args: string[],
     opts: { timeoutMs?: number; stdin?: string; env?: Record<string, string> } = {},
   ): Promise<RunResult> {
-    return this.inHost([DENO, "run", "--allow-ffi", MAIN, "--pasta", ...args], opts);
+    return run(orzoIn(this.host, ["--pasta", ...args]), opts);
   }
 
   /** Removes both namespaces (and with them the veth pair). */
@@ -267,3 +353,9 @@ export async function background(
 
 /** The TCP test peer script (servers and clients), see tcp_peer.ts. */
 export const TCP_PEER = `${REPO}/tests/helpers/tcp_peer.ts`;
+/** The UDP test peer script (echo servers, clients), see udp_peer.ts. */
+export const UDP_PEER = `${REPO}/tests/helpers/udp_peer.ts`;
+/** The script that writes raw frames to an interface (AF_PACKET), see inject.ts. */
+export const INJECT = `${REPO}/tests/helpers/inject.ts`;
+/** The server that records its peers' addresses, see record_server.ts. */
+export const RECORD_SERVER = `${REPO}/tests/helpers/record_server.ts`;
