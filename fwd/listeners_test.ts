@@ -26,16 +26,9 @@ import {
   refPort,
   refV6,
 } from "./listeners.ts";
+import { freeTcpPort as freePort } from "../tests/helpers/host_sock.ts";
 
 const OPTS = { pasta: true, ipv4: true, ipv6: true };
-
-/** A free TCP port on 127.0.0.1 (bound and released). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return p;
-}
 
 async function reaches(port: number, hostname = "127.0.0.1"): Promise<boolean> {
   try {

@@ -25,16 +25,9 @@ import { FwdDirection } from "./direction.ts";
 import { FwdRuntime, ruleText } from "./runtime.ts";
 import { libc } from "../ffi/libc.ts";
 import { AF_INET, SOCK_CLOEXEC, SOCK_DGRAM } from "../ffi/layout.ts";
+import { freeTcpPort as freePort } from "../tests/helpers/host_sock.ts";
 
 const OPTS = { pasta: true, ipv4: true, ipv6: true };
-
-/** A free TCP port on 127.0.0.1 (bound and released). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return p;
-}
 
 /** Whether a plain UDP socket (no SO_REUSEADDR) can bind 127.0.0.1:port. */
 function udpBindable(port: number): boolean {

@@ -118,6 +118,19 @@ export function closedPort(v6: boolean): number {
   return l.port;
 }
 
+/**
+ * A free TCP port on 127.0.0.1 (bound and released through Deno, whose
+ * SO_REUSEADDR makes the kernel pick another port each time, unlike
+ * {@linkcode closedPort}, which may return the same one twice in a row).
+ * @returns the port
+ */
+export function freeTcpPort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const p = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return p;
+}
+
 /** One end of a TCP connection on the host. */
 export class HostConn {
   /** the socket, -1 once closed */
