@@ -173,6 +173,8 @@ function memoryRows(results: Result[], tools: string[]): string[][] {
     `${mib(rss)} (${mib(anon)} + ${mib(file)})`;
   const of = (tool: string) => results.filter((r) => r.tool === tool && r.idleRssKiB !== null);
   const idle = (tool: string) => {
+    const m = results.find((r) => r.tool === tool && r.cell === "idle")?.metrics;
+    if (m) return split(m.rssMiB! * 1024, m.anonMiB! * 1024, m.fileMiB! * 1024);
     const rs = of(tool).sort((a, b) => a.idleRssKiB! - b.idleRssKiB!);
     const r = rs[Math.floor(rs.length / 2)];
     return r ? split(r.idleRssKiB!, r.idleAnonKiB!, r.idleFileKiB!) : "–";
@@ -361,9 +363,9 @@ async function main(): Promise<number> {
     "",
     table(["", ...resTools], resRows),
     "",
-    "Translator memory over all measurements, MiB: VmRSS (= RssAnon + RssFile) idle (the median " +
-    "of the values before each measurement) and after load (the largest at a measurement's " +
-    "end), and the peak (VmHWM, the largest):",
+    "Translator memory, MiB: VmRSS (= RssAnon + RssFile) idle (the idle row; without it, the " +
+    "median of the values before each measurement) and after load (the largest at a " +
+    "measurement's end), and the peak (VmHWM, the largest, start-up included):",
     "",
     table(["", ...resTools], memRows),
     "",
