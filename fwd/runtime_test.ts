@@ -70,7 +70,7 @@ function setup(tcpSpec = "none") {
     for (let i = 0; i < udp.listeners.count; i++) {
       if (udp.listeners.fd[i]! >= 0) libc.symbols.close(udp.listeners.fd[i]!);
     }
-    for (const fd of tcp.auto?.fd ?? []) if (fd >= 0) libc.symbols.close(fd);
+    tcp.auto?.closeAll();
     libc.symbols.close(loop.epoll.fd);
   };
   return { c, loop, conf, tcp, udp, fwd, close };
@@ -180,16 +180,16 @@ Deno.test("FwdRuntime: a port of `-t auto` is taken from the scanner and given b
   w.tcp.auto = auto;
   try {
     auto.scan();
-    assert.ok(auto.fd[port * 2]! >= 0, "auto listens on the guest's port");
+    assert.ok(auto.fdOf(port * 2) >= 0, "auto listens on the guest's port");
     /* an explicit rule for that port: the scanner's socket goes, ours binds */
     w.fwd.add("tcp", `${port}:22`);
-    assert.equal(auto.fd[port * 2], -1);
+    assert.equal(auto.fdOf(port * 2), -1);
     auto.scan();
-    assert.equal(auto.fd[port * 2], -1, "the scanner leaves the port alone meanwhile");
+    assert.equal(auto.fdOf(port * 2), -1, "the scanner leaves the port alone meanwhile");
     assert.equal(await reaches(port), true);
     w.fwd.remove("tcp", `${port}:22`);
     auto.scan();
-    assert.ok(auto.fd[port * 2]! >= 0, "the scanner has it again");
+    assert.ok(auto.fdOf(port * 2) >= 0, "the scanner has it again");
   } finally {
     w.close();
   }

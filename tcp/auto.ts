@@ -22,8 +22,11 @@ export const AUTO_REF = 0x40000000;
 
 /** Automatic listeners, by port and family. */
 export class TcpAuto {
-  /** listening fd by port * 2 + v6, -1 when none */
-  readonly fd = new Int32Array(65536 * 2).fill(-1);
+  /**
+   * listening fd + 1 by port * 2 + v6, 0 when none (so that the pages of
+   * ports never forwarded stay untouched zero pages); see fdOf()
+   */
+  readonly #fd1 = new Int32Array(65536 * 2);
   readonly #allowed = new Uint8Array(8192);
   readonly #bound = new Uint8Array(8192);
   /** ports that forwards added at run time hold (fwd/runtime.ts): never scanned in */
@@ -61,13 +64,32 @@ export class TcpAuto {
   }
 
   /**
+   * The listening socket of a port and family.
+   * @param i port * 2 + v6
+   * @returns its fd, or -1 when none
+   */
+  fdOf(i: number): number {
+    return this.#fd1[i]! - 1;
+  }
+
+  /** Closes every listener (tests, and an end without the process's exit). */
+  closeAll(): void {
+    const fd1 = this.#fd1;
+    for (let i = 0; i < fd1.length; i++) {
+      if (fd1[i] === 0) continue;
+      libc.symbols.close(fd1[i]! - 1);
+      fd1[i] = 0;
+    }
+  }
+
+  /**
    * The ports forwarded right now.
    * @returns a bitmap (8192 bytes) of the ports with a listener
    */
   ports(): Uint8Array {
     const out = new Uint8Array(8192);
     for (let p = 0; p < 65536; p++) {
-      if (this.fd[p * 2]! >= 0 || this.fd[p * 2 + 1]! >= 0) {
+      if (this.#fd1[p * 2] !== 0 || this.#fd1[p * 2 + 1] !== 0) {
         out[p >> 3] = out[p >> 3]! | (1 << (p & 7));
       }
     }
@@ -86,10 +108,10 @@ export class TcpAuto {
     this.#held[port >> 3] = held ? this.#held[port >> 3]! | m : this.#held[port >> 3]! & ~m;
     if (!held) return;
     for (let v6 = 0; v6 < 2; v6++) {
-      const fd = this.fd[port * 2 + v6]!;
+      const fd = this.fdOf(port * 2 + v6);
       if (fd < 0) continue;
       libc.symbols.close(fd);
-      this.fd[port * 2 + v6] = -1;
+      this.#fd1[port * 2 + v6] = 0;
     }
   }
 
@@ -107,16 +129,16 @@ export class TcpAuto {
         for (let v6 = 0; v6 < 2; v6++) {
           if (v6 === 0 ? !this.#families.v4 : !this.#families.v6) continue;
           const i = port * 2 + v6;
-          const fd = this.fd[i]!;
+          const fd = this.fdOf(i);
           if (on && fd < 0) {
             const nfd = listenOn(v6 === 1, null, port, undefined, false);
             if (nfd < 0) continue;
-            this.fd[i] = nfd;
+            this.#fd1[i] = nfd + 1;
             this.#add(nfd, AUTO_REF | (port << 1) | v6);
             debug(`auto forwarding: TCP port ${port} (${v6 ? "IPv6" : "IPv4"})`);
           } else if (!on && fd >= 0) {
             libc.symbols.close(fd);
-            this.fd[i] = -1;
+            this.#fd1[i] = 0;
             debug(`auto forwarding: TCP port ${port} (${v6 ? "IPv6" : "IPv4"}) closed`);
           }
         }

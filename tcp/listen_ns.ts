@@ -29,8 +29,11 @@ const LOOPBACK6 = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1
 
 /** Listeners on the guest's loopback, by port and family. */
 export class TcpNsListeners {
-  /** listening fd by port * 2 + v6, -1 when none */
-  readonly fd = new Int32Array(65536 * 2).fill(-1);
+  /**
+   * listening fd + 1 by port * 2 + v6, 0 when none (so that the pages of
+   * ports never forwarded stay untouched zero pages)
+   */
+  readonly #fd1 = new Int32Array(65536 * 2);
   /** destination port on the host = (port + delta[port]) & 0xffff */
   readonly delta: Uint16Array;
   readonly #static = new Uint8Array(8192);
@@ -116,16 +119,16 @@ export class TcpNsListeners {
         for (let v6 = 0; v6 < 2; v6++) {
           if (v6 === 0 ? !this.#families.v4 : !this.#families.v6) continue;
           const i = port * 2 + v6;
-          if (on && this.fd[i]! < 0) {
+          if (on && this.#fd1[i] === 0) {
             if (isStatic && !first) continue;
             const fd = this.#listen(port, v6);
             if (fd < 0) continue;
-            this.fd[i] = fd;
+            this.#fd1[i] = fd + 1;
             this.#add(fd, NS_REF | (port << 1) | v6);
             debug(`namespace forwarding: TCP port ${port} (${v6 ? "IPv6" : "IPv4"})`);
-          } else if (!on && this.fd[i]! >= 0) {
-            libc.symbols.close(this.fd[i]!);
-            this.fd[i] = -1;
+          } else if (!on && this.#fd1[i] !== 0) {
+            libc.symbols.close(this.#fd1[i]! - 1);
+            this.#fd1[i] = 0;
           }
         }
       }
@@ -134,13 +137,13 @@ export class TcpNsListeners {
   }
 
   #anyOpen(byte: number): boolean {
-    for (let i = byte * 16; i < byte * 16 + 16; i++) if (this.fd[i]! >= 0) return true;
+    for (let i = byte * 16; i < byte * 16 + 16; i++) if (this.#fd1[i] !== 0) return true;
     return false;
   }
 
   #count(): number {
     let n = 0;
-    for (let i = 0; i < this.fd.length; i++) if (this.fd[i]! >= 0) n++;
+    for (let i = 0; i < this.#fd1.length; i++) if (this.#fd1[i] !== 0) n++;
     return n;
   }
 }
