@@ -5,7 +5,8 @@
  * mapped `deno` binary (and libraries) that Deno's start-up ran or read once
  * (module loading, transpiling, the Workers' set-up) and that stay mapped,
  * and counted in the RSS, until the process ends. Read-only private file
- * mappings that hold no page of their own (smaps `Anonymous: 0 kB`) are
+ * mappings that hold no page of their own (smaps `Anonymous: 0 kB` and
+ * `Swap: 0 kB`) are
  * copies of the page cache: `madvise(MADV_DONTNEED)` unmaps their pages, and
  * any page used again later is mapped again from the page cache by a minor
  * fault, so the resident set becomes the code the running loop uses.
@@ -63,8 +64,12 @@ export function filePagesFind(smaps?: string): FileRange[] {
       cur = ok ? { start, len: BigInt("0x" + m[2]) - start } : null;
       continue;
     }
-    if (cur !== null && line.startsWith("Anonymous:")) {
-      if (/^Anonymous:\s+0 kB/.test(line)) out.push(cur);
+    /* no private page resident (Anonymous) nor swapped out (Swap, listed after it) */
+    if (cur !== null && line.startsWith("Anonymous:") && !/^Anonymous:\s+0 kB/.test(line)) {
+      cur = null;
+    }
+    if (cur !== null && line.startsWith("Swap:")) {
+      if (/^Swap:\s+0 kB/.test(line)) out.push(cur);
       cur = null;
     }
   }

@@ -5,11 +5,17 @@ const SMAPS =
   `55d0a0000000-55d0a1000000 r--p 00000000 08:01 1234                       /usr/bin/deno
 Size:              16384 kB
 Anonymous:             0 kB
+Swap:                  0 kB
 55d0a1000000-55d0a2000000 r-xp 01000000 08:01 1234                       /usr/bin/deno
 Anonymous:             0 kB
+Swap:                  0 kB
 55d0a2000000-55d0a2100000 r--p 02000000 08:01 1234                       /usr/bin/deno
 Anonymous:          1024 kB
-55d0a2100000-55d0a2200000 rw-p 02100000 08:01 1234                       /usr/bin/deno
+Swap:                  0 kB
+55d0a2100000-55d0a2108000 r--p 02100000 08:01 1234                       /usr/bin/deno
+Anonymous:             0 kB
+Swap:                 32 kB
+55d0a2108000-55d0a2200000 rw-p 02108000 08:01 1234                       /usr/bin/deno
 Anonymous:             0 kB
 7f0000000000-7f0000200000 r-xp 00000000 00:00 0 
 Anonymous:             0 kB
