@@ -93,7 +93,7 @@ export * from "./wire/checksum.ts";
 export { arpHandle } from "./local/arp.ts";
 export { ndpHandle, ndpRouterAdvert } from "./local/ndp.ts";
 export { pcapClose, pcapFrame, pcapOpen } from "./pcap.ts";
-export { FlowTable } from "./flow/table.ts";
+export { type FlowPrepareFn, FlowTable } from "./flow/table.ts";
 export { NsSync } from "./ns/ns_sync.ts";
 export { TAP_NONE, tapDeviceBackend } from "./tap/backend.ts";
 export type { TapBackend } from "./tap/backend.ts";

@@ -437,8 +437,40 @@ function udpCell(len: number, reverse: boolean): CellDef {
   };
 }
 
+/** How long the idle cell leaves the translator alone before reading its memory, ms. */
+const IDLE_MS = 3000;
+
+/**
+ * The translator's memory when idle: IDLE_MS after the guest was configured,
+ * nothing sent, VmRSS and its anonymous and file-backed parts.
+ */
+const idleCell: CellDef = {
+  id: "idle",
+  label: "idle, 3 s after start",
+  fwd: NO_FWD,
+  rows: [
+    { label: "RSS idle, 3 s after start (MiB)", key: "rssMiB", fmt: num("rssMiB", 1) },
+    {
+      label: "RSS idle, 3 s after start: RssAnon + RssFile (MiB)",
+      key: "anonMiB",
+      ratio: false,
+      fmt: (m) =>
+        m.anonMiB === undefined ? "–" : `${m.anonMiB.toFixed(1)} + ${m.fileMiB!.toFixed(1)}`,
+    },
+  ],
+  async measure(_t, g) {
+    if (!g.pid) throw new Error("no translator process");
+    await sleep(IDLE_MS);
+    const status = Deno.readTextFileSync(`/proc/${g.pid}/status`);
+    const mib = (field: string) =>
+      Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN) / 1024;
+    return { rssMiB: mib("VmRSS"), anonMiB: mib("RssAnon"), fileMiB: mib("RssFile") };
+  },
+};
+
 /** Every cell, in table order. */
 export const CELLS: CellDef[] = [
+  idleCell,
   tcpHostCell(1),
   tcpHostCell(4),
   tcpCell(1, false),

@@ -221,12 +221,17 @@ export interface Usage {
   hwmKiB: number;
   /** current resident set (VmRSS), KiB */
   rssKiB: number;
+  /** its anonymous part (RssAnon), KiB: heaps, buffers, tables */
+  anonKiB: number;
+  /** its file-backed part (RssFile), KiB: mapped program and library pages */
+  fileKiB: number;
 }
 
 let clkTck = 0;
 
 /**
- * Reads a process's CPU time, current and peak RSS from /proc.
+ * Reads a process's CPU time, current (with its anonymous and file parts) and
+ * peak RSS from /proc.
  * @param pid the process
  * @returns its usage, or null when it is gone
  */
@@ -241,9 +246,15 @@ export async function usage(pid: number): Promise<Usage | null> {
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const ticks = Number(f[11]) + Number(f[12]);
     const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const m = status.match(/^VmHWM:\s+(\d+) kB/m);
-    const r = status.match(/^VmRSS:\s+(\d+) kB/m);
-    return { cpuS: ticks / clkTck, hwmKiB: m ? Number(m[1]) : 0, rssKiB: r ? Number(r[1]) : 0 };
+    const kib = (field: string) =>
+      Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
+    return {
+      cpuS: ticks / clkTck,
+      hwmKiB: kib("VmHWM"),
+      rssKiB: kib("VmRSS"),
+      anonKiB: kib("RssAnon"),
+      fileKiB: kib("RssFile"),
+    };
   } catch {
     return null;
   }

@@ -37,6 +37,16 @@ interface Result {
   rssKiB: number | null;
   /** translator RSS (VmRSS), KiB, idle: started, guest configured, before the measurement */
   idleRssKiB: number | null;
+  /** the anonymous (RssAnon) and file-backed (RssFile) parts of idleRssKiB */
+  idleAnonKiB: number | null;
+  /** see idleAnonKiB */
+  idleFileKiB: number | null;
+  /** translator RSS (VmRSS), KiB, at the end of the measurement (after the load) */
+  loadRssKiB: number | null;
+  /** the anonymous (RssAnon) and file-backed (RssFile) parts of loadRssKiB */
+  loadAnonKiB: number | null;
+  /** see loadAnonKiB */
+  loadFileKiB: number | null;
   /** wall time of the measurement, s */
   wallS: number | null;
   /** tool start-up until the guest was configured, s */
@@ -98,6 +108,11 @@ async function runCell(cell: CellDef, tool: string, cfg: Config): Promise<Result
     cpuS: null,
     rssKiB: null,
     idleRssKiB: null,
+    idleAnonKiB: null,
+    idleFileKiB: null,
+    loadRssKiB: null,
+    loadAnonKiB: null,
+    loadFileKiB: null,
     wallS: null,
     startupS: null,
   };
@@ -119,6 +134,11 @@ async function runCell(cell: CellDef, tool: string, cfg: Config): Promise<Result
           res.cpuS = u1.cpuS - u0.cpuS;
           res.rssKiB = u1.hwmKiB;
           res.idleRssKiB = u0.rssKiB;
+          res.idleAnonKiB = u0.anonKiB;
+          res.idleFileKiB = u0.fileKiB;
+          res.loadRssKiB = u1.rssKiB;
+          res.loadAnonKiB = u1.anonKiB;
+          res.loadFileKiB = u1.fileKiB;
           /* the translator's share of a core per Gbit/s carried, for throughput cells */
           m.cpuPct = 100 * res.cpuS / res.wallS;
           if (m.gbps) m.cpuPerGbps = m.cpuPct / m.gbps;
@@ -139,6 +159,39 @@ async function runCell(cell: CellDef, tool: string, cfg: Config): Promise<Result
     if (t) await t.destroy();
   }
   return res;
+}
+
+/**
+ * The memory table's rows: idle, after load and peak RSS of each tool.
+ * @param results every cell's result
+ * @param tools the columns
+ * @returns the rows
+ */
+function memoryRows(results: Result[], tools: string[]): string[][] {
+  const mib = (k: number) => (k / 1024).toFixed(1);
+  const split = (rss: number, anon: number, file: number) =>
+    `${mib(rss)} (${mib(anon)} + ${mib(file)})`;
+  const of = (tool: string) => results.filter((r) => r.tool === tool && r.idleRssKiB !== null);
+  const idle = (tool: string) => {
+    const m = results.find((r) => r.tool === tool && r.cell === "idle")?.metrics;
+    if (m) return split(m.rssMiB! * 1024, m.anonMiB! * 1024, m.fileMiB! * 1024);
+    const rs = of(tool).sort((a, b) => a.idleRssKiB! - b.idleRssKiB!);
+    const r = rs[Math.floor(rs.length / 2)];
+    return r ? split(r.idleRssKiB!, r.idleAnonKiB!, r.idleFileKiB!) : "–";
+  };
+  const load = (tool: string) => {
+    const r = of(tool).sort((a, b) => b.loadRssKiB! - a.loadRssKiB!)[0];
+    return r ? split(r.loadRssKiB!, r.loadAnonKiB!, r.loadFileKiB!) : "–";
+  };
+  const peak = (tool: string) => {
+    const rs = of(tool);
+    return rs.length ? mib(Math.max(...rs.map((r) => r.rssKiB!))) : "–";
+  };
+  return [
+    ["idle: VmRSS (RssAnon + RssFile)", ...tools.map(idle)],
+    ["after load: VmRSS (RssAnon + RssFile)", ...tools.map(load)],
+    ["peak: VmHWM", ...tools.map(peak)],
+  ];
 }
 
 /**
@@ -292,6 +345,8 @@ async function main(): Promise<number> {
     }),
   ]);
 
+  const memRows = memoryRows(results, resTools);
+
   const when = started.toISOString().replace(/\.\d+Z$/, "Z");
   const text = [
     `## orzo benchmark, ${when}`,
@@ -307,6 +362,12 @@ async function main(): Promise<number> {
     "(VmRSS before the measurement) / after load (VmHWM, the peak, at its end):",
     "",
     table(["", ...resTools], resRows),
+    "",
+    "Translator memory, MiB: VmRSS (= RssAnon + RssFile) idle (the idle row; without it, the " +
+    "median of the values before each measurement) and after load (the largest at a " +
+    "measurement's end), and the peak (VmHWM, the largest, start-up included):",
+    "",
+    table(["", ...resTools], memRows),
     "",
   ].join("\n");
   console.log(text);

@@ -259,7 +259,7 @@ async function vmFiles(crr: string): Promise<CpioEntry[]> {
  * @returns its CPU usage now (zero when gone)
  */
 async function cpu(p: number): Promise<Usage> {
-  return (await usage(p)) ?? { cpuS: 0, hwmKiB: 0, rssKiB: 0 };
+  return (await usage(p)) ?? { cpuS: 0, hwmKiB: 0, rssKiB: 0, anonKiB: 0, fileKiB: 0 };
 }
 
 /**

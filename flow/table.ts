@@ -115,8 +115,9 @@
  * remote port) of that side; the protocol comes from the flow's type
  * ({@linkcode FLOW_PROTO}). The hash is SipHash-2-4 with a random per-process
  * key (`siphash.ts`), so that bucket positions cannot be predicted by a guest.
- * Buckets are an Int32Array of pairs (sidx, or -1 for empty; the full 32-bit
- * hash of that entry), searched by linear probing towards higher indices. The
+ * Buckets are an Int32Array of pairs (sidx + 1, or 0 for empty, so that the
+ * pages of buckets never used stay untouched; the full 32-bit hash of that
+ * entry), searched by linear probing towards higher indices. The
  * stored hash spares a key comparison for most entries met while probing,
  * and gives each entry's home bucket when deleting; a per-sidx array records
  * the bucket of each inserted side, so removal needs no hashing at all.
@@ -139,7 +140,22 @@
  *
  * state + type 256 KiB; pif 256 KiB; addresses 2 x 4 MiB; ports 2 x 512 KiB;
  * hash buckets 4 MiB; bucket of each sidx 1 MiB; pending frees 512 KiB;
- * free bitmap 16.5 KiB: about 15 MiB, all allocated by the constructor.
+ * free bitmap 16.5 KiB: about 15 MiB, all allocated by the constructor, but
+ * as address space only. Typed arrays start zeroed in pages the kernel maps
+ * on first write, and every array here means "empty" by 0 (FREE, no type, no
+ * pif, bucket 0 empty), so the constructor writes nothing but the bitmap:
+ * pages become resident as flows use them. Lowest-index allocation keeps the
+ * per-flow arrays dense, so their resident part follows the high-water mark
+ * of flows; only the hash buckets fill in at random places.
+ *
+ * Per-flow state whose empty value is not 0 (-1 for "no socket") is set up in
+ * chunks of {@linkcode FLOW_PREPARE_CHUNK} entries at that high-water mark:
+ * {@linkcode FlowTable.flowOnPrepare} registers a function that initialises a
+ * range of entries, called for the entries prepared so far and then whenever
+ * {@linkcode FlowTable.flowAlloc} first hands out an index past
+ * {@linkcode FlowTable.prepared}. That is rare (once per 1024 flows of new
+ * high-water mark) and never on the per-packet path. The table itself uses it
+ * for `hashBucket` (-1: not hashed).
  *
  * @module
  */
@@ -152,6 +168,18 @@ export const FLOW_INDEX_BITS = 17;
 
 /** Default capacity of the flow table: 128k - 1 flows, as passt's FLOW_MAX. */
 export const FLOW_MAX = (1 << FLOW_INDEX_BITS) - 1;
+
+/**
+ * Entries prepared at a time ({@linkcode FlowTable.flowOnPrepare}): 1024
+ * flows, a page of a per-flow Int32Array.
+ */
+export const FLOW_PREPARE_CHUNK = 1024;
+
+/**
+ * Initialises the per-flow state of entries `from` to `to - 1` (see
+ * {@linkcode FlowTable.flowOnPrepare}).
+ */
+export type FlowPrepareFn = (from: number, to: number) => void;
 
 /** Number of sides of a flow. */
 export const SIDES = 2;
@@ -359,10 +387,21 @@ export class FlowTable {
 
   /** Number of hash buckets (a power of two). */
   readonly hashSize: number;
-  /** Hash buckets: `[2b]` sidx or -1 when empty, `[2b + 1]` that entry's hash. */
+  /** Hash buckets: `[2b]` sidx + 1, or 0 when empty; `[2b + 1]` that entry's hash. */
   readonly hashtab: Int32Array;
-  /** Bucket holding each sidx, or -1 when that side is not in the hash table. */
+  /**
+   * Bucket holding each sidx, or -1 when that side is not in the hash table;
+   * valid for the entries below `prepared` (the others are FREE).
+   */
   readonly hashBucket: Int32Array;
+  /**
+   * Entries whose per-flow state is initialised: the flow table's high-water
+   * mark, rounded up to FLOW_PREPARE_CHUNK (at most the capacity).
+   */
+  prepared = 0;
+  /** Names and functions registered by flowOnPrepare(). */
+  readonly #prepareNames: string[] = [];
+  readonly #prepareFns: FlowPrepareFn[] = [];
   /** Number of sides in the hash table. */
   hashCount = 0;
   /** The SipHash key of this table. */
@@ -391,7 +430,8 @@ export class FlowTable {
   fullRefused = 0;
 
   /**
-   * Allocates the table (all typed arrays, once) and makes every entry free.
+   * Allocates the table (all typed arrays, once, as zeroed address space) and
+   * makes every entry free.
    * @param opts capacity and hash key; both optional
    */
   constructor(opts: FlowTableOptions = {}) {
@@ -436,12 +476,14 @@ export class FlowTable {
     for (let g = 0; g < FLOW_NUM_GROUPS; g++) {
       this.groupMax[g] = Math.max(1, Math.floor(cap * FLOW_QUOTA_PERCENT[g]! / 100));
     }
-    this.flowReset();
+    this.#prepareNames.push("flow table");
+    this.#prepareFns.push((from, to) => this.hashBucket.fill(-1, from * SIDES, to * SIDES));
+    this.#resetCounts();
   }
 
   /**
    * Returns the table to its initial state: every entry FREE, hash table
-   * empty. Set-up and tests only (touches every array).
+   * empty. Tests only (touches every array; prepared entries stay prepared).
    */
   flowReset(): void {
     this.state.fill(FLOW_STATE_FREE);
@@ -451,8 +493,48 @@ export class FlowTable {
     this.raddr.fill(0);
     this.lport.fill(0);
     this.rport.fill(0);
-    this.hashtab.fill(-1);
-    this.hashBucket.fill(-1);
+    this.hashtab.fill(0);
+    this.hashBucket.fill(-1, 0, this.prepared * SIDES);
+    this.#resetCounts();
+  }
+
+  /**
+   * Registers the initialisation of a module's per-flow state: `fn(from, to)`
+   * is called at once for the entries prepared so far (when there are any),
+   * then for each new chunk of entries before flowAlloc() first returns an
+   * index in it. Registering again under the same name replaces the earlier
+   * function (a module started again, in tests).
+   * @param name who registers, e.g. "tcp"
+   * @param fn initialises entries from..to-1 (e.g. sockets to -1)
+   */
+  flowOnPrepare(name: string, fn: FlowPrepareFn): void {
+    const i = this.#prepareNames.indexOf(name);
+    if (i >= 0) this.#prepareFns[i] = fn;
+    else {
+      this.#prepareNames.push(name);
+      this.#prepareFns.push(fn);
+    }
+    if (this.prepared > 0) fn(0, this.prepared);
+  }
+
+  /**
+   * Prepares the chunk of entries holding `idx` and those before it: the
+   * high-water mark grew (rare: once per FLOW_PREPARE_CHUNK new entries).
+   * @param idx the entry about to be allocated (not yet prepared)
+   */
+  #prepare(idx: number): void {
+    const from = this.prepared;
+    const to = Math.min(
+      this.capacity,
+      (Math.floor(idx / FLOW_PREPARE_CHUNK) + 1) * FLOW_PREPARE_CHUNK,
+    );
+    const fns = this.#prepareFns;
+    for (let i = 0; i < fns.length; i++) fns[i]!(from, to);
+    this.prepared = to;
+  }
+
+  /** Counters, set-up state and free bitmap to "all entries free". */
+  #resetCounts(): void {
     this.hashCount = 0;
     this.maxUsed = 0;
     this.used = 0;
@@ -572,6 +654,7 @@ export class FlowTable {
       this.fullRefused++;
       return -1;
     }
+    if (idx >= this.prepared) this.#prepare(idx);
     this.#bitTake(idx);
     this.groupCount[FLOW_GROUP_NONE]!++;
     this.state[idx] = FLOW_STATE_NEW;
@@ -885,12 +968,12 @@ export class FlowTable {
     const mask = this.#mask;
     let b = h & mask;
     let s = tab[2 * b]!;
-    while (s >= 0) {
-      if (tab[2 * b + 1] === h && this.#sidesEqual(s, sidx)) return false;
+    while (s !== 0) {
+      if (tab[2 * b + 1] === h && this.#sidesEqual(s - 1, sidx)) return false;
       b = (b + 1) & mask;
       s = tab[2 * b]!;
     }
-    tab[2 * b] = sidx;
+    tab[2 * b] = sidx + 1;
     tab[2 * b + 1] = h;
     this.hashBucket[sidx] = b;
     this.hashCount++;
@@ -905,8 +988,10 @@ export class FlowTable {
    */
   flowHashRemove(sidx: number): boolean {
     const bucket = this.hashBucket;
+    // not a sidx (FLOW_SIDX_NONE), or its entry not prepared: not inserted
+    if (!(sidx >= 0 && sidx < this.prepared * SIDES)) return false;
     let hole = bucket[sidx]!;
-    if (!(hole >= 0)) return false; // not inserted, or not a sidx (FLOW_SIDX_NONE)
+    if (hole < 0) return false; // not inserted
     bucket[sidx] = -1;
     this.hashCount--;
     const tab = this.hashtab;
@@ -915,18 +1000,18 @@ export class FlowTable {
     for (;;) {
       j = (j + 1) & mask;
       const s = tab[2 * j]!;
-      if (s < 0) break;
+      if (s === 0) break;
       const home = tab[2 * j + 1]! & mask;
       // The entry at j may fill the hole unless its home is in (hole, j]
       // (cyclically): it would then sit before its home bucket.
       if (((j - home) & mask) >= ((j - hole) & mask)) {
         tab[2 * hole] = s;
         tab[2 * hole + 1] = tab[2 * j + 1]!;
-        bucket[s] = hole;
+        bucket[s - 1] = hole;
         hole = j;
       }
     }
-    tab[2 * hole] = -1;
+    tab[2 * hole] = 0;
     tab[2 * hole + 1] = 0;
     return true;
   }
@@ -972,7 +1057,7 @@ export class FlowTable {
     const tab = this.hashtab;
     const mask = this.#mask;
     let b = h & mask;
-    let s = tab[2 * b]!;
+    let s = tab[2 * b]! - 1;
     while (s >= 0) {
       if (
         tab[2 * b + 1] === h && this.pif[s] === pif && this.lport[s] === lport &&
@@ -982,7 +1067,7 @@ export class FlowTable {
         return s;
       }
       b = (b + 1) & mask;
-      s = tab[2 * b]!;
+      s = tab[2 * b]! - 1;
     }
     return FLOW_SIDX_NONE;
   }
@@ -1068,6 +1153,10 @@ export class FlowTable {
         top = i + 1;
         groups[st >= FLOW_STATE_TYPED ? FLOW_GROUP[this.type[i]!]! : FLOW_GROUP_NONE]!++;
       } else if (this.type[i] !== FLOW_TYPE_NONE) return "flow " + i + ": FREE with a type";
+      if (i >= this.prepared) {
+        if (st !== FLOW_STATE_FREE) return "flow " + i + ": in use, not prepared";
+        continue;
+      }
       if (st < FLOW_STATE_TYPED || st === FLOW_STATE_CLOSED) {
         for (let side = 0; side < SIDES; side++) {
           if (this.hashBucket[(i << 1) | side] !== -1) {
@@ -1098,7 +1187,7 @@ export class FlowTable {
     const mask = this.#mask;
     let occupied = 0;
     for (let b = 0; b < this.hashSize; b++) {
-      const s = tab[2 * b]!;
+      const s = tab[2 * b]! - 1;
       if (s < 0) continue;
       occupied++;
       const idx = s >> 1;
@@ -1111,7 +1200,7 @@ export class FlowTable {
       const h = this.#sideHash(s);
       if (tab[2 * b + 1] !== h) return "bucket " + b + ": stale hash of sidx " + s;
       for (let p = h & mask; p !== b; p = (p + 1) & mask) {
-        if (tab[2 * p]! < 0) return "bucket " + b + ": sidx " + s + " after a gap";
+        if (tab[2 * p] === 0) return "bucket " + b + ": sidx " + s + " after a gap";
       }
       const a = s * INANY_LEN;
       const found = this.flowLookup(
@@ -1129,9 +1218,9 @@ export class FlowTable {
     if (occupied !== this.hashCount) {
       return "hashCount " + this.hashCount + ", buckets in use " + occupied;
     }
-    for (let s = 0; s < cap * SIDES; s++) {
+    for (let s = 0; s < this.prepared * SIDES; s++) {
       const b = this.hashBucket[s]!;
-      if (b !== -1 && tab[2 * b] !== s) return "sidx " + s + ": bucket " + b + " holds another";
+      if (b !== -1 && tab[2 * b] !== s + 1) return "sidx " + s + ": bucket " + b + " holds another";
     }
     return null;
   }

@@ -16,6 +16,7 @@ import {
   FLOW_MAX,
   FLOW_NUM_STATES,
   FLOW_NUM_TYPES,
+  FLOW_PREPARE_CHUNK,
   FLOW_PROTO,
   FLOW_SIDX_NONE,
   FLOW_STATE_ACTIVE,
@@ -123,7 +124,7 @@ function checkHash(t: FlowTable): void {
   const tab = t.hashtab;
   let count = 0;
   for (let b = 0; b < t.hashSize; b++) {
-    const s = tab[2 * b]!;
+    const s = tab[2 * b]! - 1;
     if (s < 0) continue;
     count++;
     assert.equal(t.hashBucket[s], b, "hashBucket of sidx " + s);
@@ -141,16 +142,16 @@ function checkHash(t: FlowTable): void {
     );
     assert.equal(tab[2 * b + 1], h, "stored hash of sidx " + s);
     for (let x = h & mask; x !== b; x = (x + 1) & mask) {
-      assert.ok(tab[2 * x]! >= 0, "gap at " + x + " before sidx " + s + " in bucket " + b);
+      assert.ok(tab[2 * x]! > 0, "gap at " + x + " before sidx " + s + " in bucket " + b);
     }
   }
   assert.equal(count, t.hashCount);
   let inserted = 0;
-  for (let s = 0; s < t.capacity * 2; s++) {
+  for (let s = 0; s < t.prepared * 2; s++) {
     const b = t.hashBucket[s]!;
     if (b < 0) continue;
     inserted++;
-    assert.equal(tab[2 * b], s);
+    assert.equal(tab[2 * b], s + 1);
   }
   assert.equal(inserted, t.hashCount);
 }
@@ -594,7 +595,7 @@ Deno.test("flow hash: colliding keys across the end of the table", () => {
     // All ten in one run: buckets size-2 .. 7 are full, the rest empty.
     for (let b = 0; b < size; b++) {
       const full: boolean = b >= size - 2 || b < keys.length - 2;
-      assert.equal(t.hashtab[2 * b]! >= 0, full, "bucket " + b);
+      assert.equal(t.hashtab[2 * b]! > 0, full, "bucket " + b);
     }
     const removeOrder = shuffle(keys.map((_, i) => i));
     const removed = new Set<number>();
@@ -752,5 +753,53 @@ Deno.test("flowCheck() passes under churn and names each kind of corruption", ()
   const n = t.flowAlloc();
   assert.match(t.flowCheck() ?? "", /being set up/);
   t.flowAllocCancel(n);
+  assert.equal(t.flowCheck(), null);
+});
+
+Deno.test("flowOnPrepare() initialises per-flow state chunk by chunk at the high-water mark", () => {
+  const cap = 2 * FLOW_PREPARE_CHUNK + 10;
+  const t = new FlowTable({ capacity: cap, hashKey: KEY });
+  assert.equal(t.prepared, 0);
+  const sock = new Int32Array(cap);
+  const calls: [number, number][] = [];
+  t.flowOnPrepare("test", (from, to) => {
+    calls.push([from, to]);
+    sock.fill(-1, from, to);
+  });
+  assert.deepEqual(calls, [], "nothing prepared yet");
+  const first = quickFlow(t);
+  assert.equal(first, 0);
+  assert.equal(t.prepared, FLOW_PREPARE_CHUNK);
+  assert.deepEqual(calls, [[0, FLOW_PREPARE_CHUNK]]);
+  assert.equal(sock[FLOW_PREPARE_CHUNK - 1], -1);
+  assert.equal(sock[FLOW_PREPARE_CHUNK], 0, "the next chunk untouched");
+  /* a module registered later catches up with what is prepared */
+  const late = new Int32Array(cap);
+  t.flowOnPrepare("late", (from, to) => late.fill(-1, from, to));
+  assert.equal(late[FLOW_PREPARE_CHUNK - 1], -1);
+  /* the same name replaces the function: one call per chunk, not two */
+  t.flowOnPrepare("late", (from, to) => late.fill(-2, from, to));
+  for (let i = 1; i < cap; i++) quickFlow(t);
+  assert.equal(t.flowAlloc(), -1, "full");
+  assert.equal(t.prepared, cap, "the last chunk stops at the capacity");
+  assert.deepEqual(calls, [[0, FLOW_PREPARE_CHUNK], [FLOW_PREPARE_CHUNK, 2 * FLOW_PREPARE_CHUNK], [
+    2 * FLOW_PREPARE_CHUNK,
+    cap,
+  ]]);
+  assert.equal(sock.indexOf(0), -1, "every entry prepared once");
+  assert.equal(late[cap - 1], -2);
+  assert.equal(late[0], -2, "a replacement catches up too");
+  assert.equal(t.flowCheck(), null);
+});
+
+Deno.test("a new table writes nothing but its free bitmap: its arrays stay zero pages", () => {
+  const t = new FlowTable({ hashKey: KEY });
+  assert.equal(t.prepared, 0);
+  for (const a of [t.state, t.type, t.pif, t.laddr, t.raddr, t.lport, t.rport, t.hashtab]) {
+    assert.equal(a.findIndex((v) => v !== 0), -1);
+  }
+  assert.equal(t.hashBucket.findIndex((v) => v !== 0), -1);
+  /* a side never prepared is not in the hash, whatever its (zero) bucket says */
+  assert.equal(t.flowHashRemove(flowSidx(FLOW_MAX - 1, INISIDE)), false);
   assert.equal(t.flowCheck(), null);
 });

@@ -140,6 +140,17 @@ function putPtr(dv: DataView, off: number, addr: number): void {
 }
 
 /**
+ * Sets the socket and last sequence of flows the table hands out for the
+ * first time to -1 (its flowOnPrepare()).
+ * @param from first flow index
+ * @param to one past the last
+ */
+function icmpInitFlows(from: number, to: number): void {
+  S!.sock.fill(-1, from, to);
+  S!.lastSeq.fill(-1, from, to);
+}
+
+/**
  * Starts the ICMP module: registers the tap handlers for ICMP and ICMPv6
  * (NDP stays with local/ndp.ts), the ping socket handler and the timer.
  * @param c execution context
@@ -158,9 +169,10 @@ export function icmpInit(c: Ctx, loop: EventLoop): IcmpStats {
   S = {
     c,
     loop,
-    sock: new Int32Array(cap).fill(-1),
+    /* sock and lastSeq: -1 ("none") from icmpInitFlows() on, as the table grows */
+    sock: new Int32Array(cap),
     ts: new Float64Array(cap),
-    lastSeq: new Int32Array(cap).fill(-1),
+    lastSeq: new Int32Array(cap),
     lastTimer: 0,
     warned: false,
     stats,
@@ -171,6 +183,7 @@ export function icmpInit(c: Ctx, loop: EventLoop): IcmpStats {
   putPtr(msgDv, 0, Number(addressOf(to)));
   putPtr(msgDv, 16, Number(addressOf(iov)));
   msgDv.setUint32(24, 1, true);
+  c.flows.flowOnPrepare("icmp", icmpInitFlows);
   l4Register(IPPROTO_ICMP, icmpTapHandler);
   l4Register(IPPROTO_ICMPV6, icmpTapHandler);
   loop.on(EPOLL_TYPE_PING, icmpSockHandler);

@@ -130,11 +130,12 @@ export class TcpConns {
   readonly tsAct: Float64Array;
 
   /**
-   * Allocates the arrays.
+   * Allocates the arrays, zeroed: their pages become resident as flows use
+   * them. `sock` is -1 ("none") only from {@linkcode TcpConns.prepare} on.
    * @param capacity number of flows (the flow table's capacity)
    */
   constructor(capacity: number) {
-    this.sock = new Int32Array(capacity).fill(-1);
+    this.sock = new Int32Array(capacity);
     this.events = new Uint16Array(capacity);
     this.flags = new Uint16Array(capacity);
     this.tapSide = new Uint8Array(capacity);
@@ -152,6 +153,16 @@ export class TcpConns {
     this.retrans = new Uint8Array(capacity);
     this.tsAck = new Float64Array(capacity);
     this.tsAct = new Float64Array(capacity);
+  }
+
+  /**
+   * Initialises the slots of flows the table is about to hand out for the
+   * first time (registered with the flow table's flowOnPrepare()).
+   * @param from first flow index
+   * @param to one past the last
+   */
+  prepare(from: number, to: number): void {
+    this.sock.fill(-1, from, to);
   }
 
   /**

@@ -145,17 +145,31 @@ export function spliceInit(c: Ctx, loop: EventLoop, nsSocket: NsSocketFn): Splic
     c,
     loop,
     nsSocket,
-    sock: new Int32Array(cap * 2).fill(-1),
-    pipeR: new Int32Array(cap * 2).fill(-1),
-    pipeW: new Int32Array(cap * 2).fill(-1),
+    /* -1 ("none") from spliceInitFlows() on, as the flow table grows */
+    sock: new Int32Array(cap * 2),
+    pipeR: new Int32Array(cap * 2),
+    pipeW: new Int32Array(cap * 2),
     pending: new Int32Array(cap * 2),
     dir: new Uint8Array(cap * 2),
     state: new Uint8Array(cap),
     tsAct: new Float64Array(cap),
     stats,
   };
+  c.flows.flowOnPrepare("tcp splice", spliceInitFlows);
   loop.on(EPOLL_TYPE_TCP_SPLICE, spliceHandler);
   return stats;
+}
+
+/**
+ * Sets the sockets and pipes of flows the table hands out for the first
+ * time to -1 (its flowOnPrepare()).
+ * @param from first flow index
+ * @param to one past the last
+ */
+function spliceInitFlows(from: number, to: number): void {
+  S!.sock.fill(-1, 2 * from, 2 * to);
+  S!.pipeR.fill(-1, 2 * from, 2 * to);
+  S!.pipeW.fill(-1, 2 * from, 2 * to);
 }
 
 /**

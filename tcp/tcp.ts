@@ -399,6 +399,7 @@ function ethOff(i: number, v6: boolean): number {
  */
 export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
   const conns = new TcpConns(c.flows.capacity);
+  c.flows.flowOnPrepare("tcp", (from, to) => conns.prepare(from, to));
   const stats: TcpStats = {
     opened: 0,
     closed: 0,

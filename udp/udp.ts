@@ -403,6 +403,16 @@ export function udpWarmUp(c: Ctx): void {
   }
 }
 
+/**
+ * Sets the sockets of flows the table hands out for the first time to -1
+ * (its flowOnPrepare()).
+ * @param from first flow index
+ * @param to one past the last
+ */
+function udpInitFlows(from: number, to: number): void {
+  S!.sock.fill(-1, 2 * from, 2 * to);
+}
+
 /** Options of {@linkcode udpInit}. */
 export interface UdpInitOptions {
   /** channel for sockets in the guest's namespace (splice, -U), null when none */
@@ -491,7 +501,8 @@ export function udpInit(
   S = {
     c,
     loop,
-    sock: new Int32Array(cap * 2).fill(-1),
+    /* -1 ("none") from udpInitFlows() on, as the flow table grows */
+    sock: new Int32Array(cap * 2),
     own: new Uint8Array(cap * 2),
     ts: new Float64Array(cap),
     dirs: new Uint8Array(cap),
@@ -504,6 +515,7 @@ export function udpInit(
     fwdOut: null,
     stats,
   };
+  c.flows.flowOnPrepare("udp", udpInitFlows);
   buffersInit(c);
   udpWarmUp(c);
   l4Register(IPPROTO_UDP, udpTapHandler);

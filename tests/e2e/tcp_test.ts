@@ -388,17 +388,20 @@ Deno.test({
     const srv = await inRemote(t, "exec iperf3 -s -B 203.0.113.10 -p 5201");
     try {
       await new Promise((r) => setTimeout(r, 300));
+      /* per test process: other runs of this file may share /tmp */
+      const up = `/tmp/orzo-iperf-up-${Deno.pid}.json`;
+      const down = `/tmp/orzo-iperf-down-${Deno.pid}.json`;
       const r = await t.orzo([
         "--config-net",
         "--",
         "sh",
         "-c",
-        "iperf3 -J -c 203.0.113.10 -t 10 > /tmp/orzo-iperf-up.json && " +
-        "iperf3 -J -R -c 203.0.113.10 -t 10 > /tmp/orzo-iperf-down.json; echo status=$?",
+        `iperf3 -J -c 203.0.113.10 -t 10 > ${up} && ` +
+        `iperf3 -J -R -c 203.0.113.10 -t 10 > ${down}; echo status=$?`,
       ], { timeoutMs: 60000 });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /status=0/);
-      for (const f of ["/tmp/orzo-iperf-up.json", "/tmp/orzo-iperf-down.json"]) {
+      for (const f of [up, down]) {
         const j = JSON.parse(await Deno.readTextFile(f));
         const got = j.end.sum_received.bytes as number;
         assert.ok(got > 0, `${f}: bytes received`);

@@ -1,0 +1,90 @@
+/**
+ * file_pages.ts - lets go of the program file pages that start-up touched.
+ *
+ * Most of orzo's resident memory at idle is not its own: it is pages of the
+ * mapped `deno` binary (and libraries) that Deno's start-up ran or read once
+ * (module loading, transpiling, the Workers' set-up) and that stay mapped,
+ * and counted in the RSS, until the process ends. Read-only private file
+ * mappings that hold no page of their own (smaps `Anonymous: 0 kB` and
+ * `Swap: 0 kB`) are
+ * copies of the page cache: `madvise(MADV_DONTNEED)` unmaps their pages, and
+ * any page used again later is mapped again from the page cache by a minor
+ * fault, so the resident set becomes the code the running loop uses.
+ * Mappings with private (copied-on-write) pages, such as relocated
+ * read-only data, are left alone: there MADV_DONTNEED would drop the copies.
+ *
+ * {@linkcode filePagesTrim} reads /proc/self/smaps and releases what it
+ * lists in one synchronous step: no other JavaScript runs in between, so no
+ * mapping listed can have been replaced (the Workers' threads do not map or
+ * unmap program files once started). Set-up only: allocates.
+ *
+ * @module
+ */
+
+import { libc } from "./libc.ts";
+import { readFileText } from "./mem.ts";
+
+/** madvise(2) on x86_64. */
+const SYS_MADVISE = 28n;
+/** Drop the pages of the range (file pages come back from the page cache). */
+const MADV_DONTNEED = 4n;
+
+/** A read-only file mapping without private pages. */
+export interface FileRange {
+  /** first address */
+  start: bigint;
+  /** length in bytes */
+  len: bigint;
+}
+
+/**
+ * Lists the read-only private file mappings of this process that hold no
+ * private page, from /proc/self/smaps.
+ * @param smaps the text of an smaps file (default: this process's)
+ * @returns the ranges, or none when smaps cannot be read
+ */
+export function filePagesFind(smaps?: string): FileRange[] {
+  let text = smaps;
+  if (text === undefined) {
+    try {
+      text = readFileText("/proc/self/smaps");
+    } catch {
+      return [];
+    }
+  }
+  const out: FileRange[] = [];
+  let cur: FileRange | null = null;
+  for (const line of text.split("\n")) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ (\d+)\s+(\S.*)?$/.exec(line);
+    if (m !== null) {
+      /* file-backed (inode not 0, a path), readable, not writable, private */
+      const ok = m[3]![0] === "r" && m[3]![1] === "-" && m[3]![3] === "p" && m[4] !== "0" &&
+        m[5] !== undefined && m[5].startsWith("/");
+      const start = BigInt("0x" + m[1]);
+      cur = ok ? { start, len: BigInt("0x" + m[2]) - start } : null;
+      continue;
+    }
+    /* no private page resident (Anonymous) nor swapped out (Swap, listed after it) */
+    if (cur !== null && line.startsWith("Anonymous:") && !/^Anonymous:\s+0 kB/.test(line)) {
+      cur = null;
+    }
+    if (cur !== null && line.startsWith("Swap:")) {
+      if (/^Swap:\s+0 kB/.test(line)) out.push(cur);
+      cur = null;
+    }
+  }
+  return out;
+}
+
+/**
+ * Unmaps the pages of this process's read-only file mappings without
+ * private pages (they come back from the page cache on use).
+ * @returns the number of ranges released (0 when smaps cannot be read)
+ */
+export function filePagesTrim(): number {
+  let n = 0;
+  for (const r of filePagesFind()) {
+    if (libc.symbols.syscall4(SYS_MADVISE, r.start, r.len, MADV_DONTNEED) === 0n) n++;
+  }
+  return n;
+}
