@@ -63,7 +63,6 @@ import { CtlServer } from "./fwd/ctl.ts";
 import { netCounters } from "./counters.ts";
 import { fdBudgetLine } from "./flow/fd_budget.ts";
 import { dnsConf } from "./fwd/dns.ts";
-import { NsSync } from "./ns/ns_sync.ts";
 import { udpStatsLine } from "./udp/udp.ts";
 import { icmpStatsLine } from "./icmp/icmp.ts";
 import { tcpCloseAll, tcpOpenCount, tcpStatsLine } from "./tcp/tcp.ts";
@@ -339,10 +338,7 @@ export async function pastaRun(
   }
   c.nsFd = nsFd;
   /* sockets in the guest's namespace while the loop runs (ns/ns_sync.ts) */
-  c.nsSync = await NsSync.start(nsFd).catch((e) => {
-    debug(`No synchronous socket channel to the namespace: ${e instanceof Error ? e.message : e}`);
-    return null;
-  });
+  c.nsSync = ns.sync;
   if (target === null) {
     await ns.write("/proc/sys/net/ipv4/ping_group_range", "0 0").catch(() => {
       debug("Cannot set ping_group_range, ICMP requests might fail");
@@ -456,17 +452,11 @@ export async function pastaRun(
     if (pfd < 0) throw new SysError("pidfd_open", -pfd);
     loop.epoll.add(pfd, EPOLLIN, EPOLL_TYPE_PIDFD, 0);
   }
-  const nsSync = c.nsSync;
   if (embed === undefined) {
     await isolate({
       ids,
       keep: keptCaps(conf, ids !== null, target === null),
-      threads: [
-        (k, cl, s) => ns.capsDrop(k, cl, s),
-        ...(nsSync === null
-          ? []
-          : [(k: number, cl: boolean, s: boolean) => Promise.resolve(nsSync.capsDrop(k, cl, s))]),
-      ],
+      threads: [(k, cl, s) => ns.capsDrop(k, cl, s)],
     });
   }
   if (pidFd >= 0) {
@@ -494,7 +484,6 @@ export async function pastaRun(
   tcpCloseAll();
   spliceCloseAll();
   debug(`fds: ${fdsAtStart} when the loop started, ${fdCount()} at exit`);
-  c.nsSync?.close();
   ns.close();
   pcapClose();
   if (conf.pidFile !== undefined && libc.symbols.unlink(cString(conf.pidFile)) < 0) {

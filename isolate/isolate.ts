@@ -8,14 +8,14 @@
  * reporting readiness) it keeps only what the running translation needs:
  *
  * 1. the bounding set of every thread orzo controls (the main thread and its
- *    two Workers) is emptied, while they still have CAP_SETPCAP;
+ *    namespace Worker) is emptied, while they still have CAP_SETPCAP;
  * 2. started as root in the initial user namespace, orzo becomes --runas or
  *    `nobody`: setgroups(0), setgid, setuid through glibc, which applies them
  *    to every thread of the process (its SIGSETXID broadcast), Deno's own
  *    included; that clears every thread's capabilities. The main thread sets
  *    PR_SET_KEEPCAPS first when it must keep some;
  * 3. the capability sets of the threads orzo controls are cut to what each
- *    needs (see {@linkcode keptCaps}; the Workers need none). In a user
+ *    needs (see {@linkcode keptCaps}; the Worker needs none). In a user
  *    namespace, where there is no other user to become, Deno's own threads
  *    keep theirs: capset() acts on the calling thread only;
  * 4. PR_SET_DUMPABLE 0 (no core dumps, /proc/PID owned by root), then
@@ -101,9 +101,9 @@ function dropped(what: string, r: string): void {
  */
 export async function isolate(o: IsolateOptions): Promise<void> {
   const switching = o.ids !== null;
-  /* 1. bounding sets, and in a user namespace the Workers' capabilities */
+  /* 1. bounding sets, and in a user namespace the Worker's capabilities */
   for (const t of o.threads) dropped("namespace thread", await t(0, true, !switching));
-  dropped("main thread", threadCapsDrop(0xffffffff, true, false));
+  dropped("main thread", threadCapsDrop(0xffffffff, true, false, libc.symbols));
   /* 2. the user */
   if (o.ids !== null) {
     if (o.keep !== 0) prctl(PR_SET_KEEPCAPS, 1, "prctl(PR_SET_KEEPCAPS)");
@@ -114,7 +114,7 @@ export async function isolate(o: IsolateOptions): Promise<void> {
     info(`Changed to UID ${o.ids.uid}, GID ${o.ids.gid}`);
   }
   /* 3. the main thread's sets */
-  dropped("main thread", threadCapsDrop(o.keep, false, true));
+  dropped("main thread", threadCapsDrop(o.keep, false, true, libc.symbols));
   /* 4. dumps, no_new_privs, the filter */
   prctl(PR_SET_DUMPABLE, 0, "prctl(PR_SET_DUMPABLE)");
   prctl(PR_SET_NO_NEW_PRIVS, 1, "prctl(PR_SET_NO_NEW_PRIVS)");

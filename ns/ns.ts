@@ -1,15 +1,18 @@
 /**
  * ns.ts - the main thread's handle on the namespace thread.
  *
- * See worker_main.ts for why a Worker does the namespace work. Every call is
- * a request/reply over postMessage; they are used only during setup, before
- * the synchronous event loop starts blocking the JS event loop.
+ * See worker_main.ts for why a Worker does the namespace work. The calls here
+ * are requests and replies over postMessage, used only during set-up, before
+ * the synchronous event loop starts blocking the JS event loop; the same
+ * thread serves the synchronous channel {@linkcode NsThread.sync}
+ * (ns_sync.ts) at set-up and while the loop runs.
  *
  * @module
  */
 
-import { nsWorkerMain } from "./worker_main.ts";
-import { threadCapsDrop } from "../isolate/thread_caps.ts";
+import { nsWorkerStart } from "./worker_main.ts";
+import { NsSync } from "./ns_sync.ts";
+import { errnoName } from "../ffi/errno.ts";
 
 /** Error reported by the namespace thread, already in "what: ERRNO" form. */
 export class NsError extends Error {
@@ -29,13 +32,13 @@ export class NsThread {
   readonly #worker: Worker;
   readonly #pending = new Map<number, (r: Reply) => void>();
   #nextId = 1;
+  /** the synchronous channel to the same thread, for the event loop */
+  readonly sync: NsSync;
 
   /** Starts the thread (in the host's namespace until unshare/setns). */
   constructor() {
-    const src = `(${nsWorkerMain.toString()})(${threadCapsDrop.toString()});`;
-    const url = URL.createObjectURL(new Blob([src], { type: "application/javascript" }));
-    this.#worker = new Worker(url, { type: "module" });
-    URL.revokeObjectURL(url);
+    this.#worker = nsWorkerStart();
+    this.sync = new NsSync(this.#worker);
     this.#worker.onmessage = (e: MessageEvent<Reply>) => {
       const cb = this.#pending.get(e.data.id);
       if (!cb) return;
@@ -46,6 +49,11 @@ export class NsThread {
 
   #call(op: string, args: Record<string, unknown> = {}): Promise<Reply> {
     const id = this.#nextId++;
+    /* the thread answers messages only when not serving the channel */
+    this.sync.release();
+    if (this.sync.broken) {
+      return Promise.reject(new NsError(`${op}: namespace thread not answering`));
+    }
     return new Promise((resolve, reject) => {
       this.#pending.set(id, (r) => r.ok ? resolve(r) : reject(new NsError(r.error ?? op)));
       this.#worker.postMessage({ id, op, ...args });
@@ -57,7 +65,9 @@ export class NsThread {
    * @returns an fd referring to the new namespace
    */
   async unshare(): Promise<number> {
-    return (await this.#call("unshare")).nsFd as number;
+    const r = await this.#call("unshare");
+    this.sync.tid = r.tid as number;
+    return r.nsFd as number;
   }
 
   /**
@@ -66,7 +76,9 @@ export class NsThread {
    * @returns an fd referring to that namespace
    */
   async setns(path: string): Promise<number> {
-    return (await this.#call("setns", { path })).nsFd as number;
+    const r = await this.#call("setns", { path });
+    this.sync.tid = r.tid as number;
+    return r.nsFd as number;
   }
 
   /**
@@ -93,7 +105,8 @@ export class NsThread {
    * @returns the kernel thread id of the namespace thread
    */
   async tid(): Promise<number> {
-    return (await this.#call("tid")).tid as number;
+    if (this.sync.tid < 0) this.sync.tid = (await this.#call("tid")).tid as number;
+    return this.sync.tid;
   }
 
   /**
@@ -104,8 +117,10 @@ export class NsThread {
    * @param protocol protocol, usually 0
    * @returns the socket fd
    */
-  async socket(domain: number, type: number, protocol = 0): Promise<number> {
-    return (await this.#call("socket", { domain, type, protocol })).fd as number;
+  socket(domain: number, type: number, protocol = 0): Promise<number> {
+    const fd = this.sync.socket(domain, type, protocol);
+    if (fd < 0) return Promise.reject(new NsError(`socket: ${errnoName(-fd)}`));
+    return Promise.resolve(fd);
   }
 
   /**
@@ -134,12 +149,12 @@ export class NsThread {
    * @param sets whether to reduce the effective, permitted and inheritable sets
    * @returns "" on success, else what failed
    */
-  async capsDrop(keep: number, clamp: boolean, sets: boolean): Promise<string> {
-    return (await this.#call("caps", { keep, clamp, sets })).error as string;
+  capsDrop(keep: number, clamp: boolean, sets: boolean): Promise<string> {
+    return Promise.resolve(this.sync.capsDrop(keep, clamp, sets));
   }
 
   /** Stops the thread. */
   close(): void {
-    this.#worker.terminate();
+    this.sync.close();
   }
 }

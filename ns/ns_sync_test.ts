@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { NsSync } from "./ns_sync.ts";
+import { NsThread } from "./ns.ts";
 import { libc } from "../ffi/libc.ts";
 import { cString } from "../ffi/mem.ts";
 import { AF_INET, O_CLOEXEC, O_RDONLY, SOCK_CLOEXEC, SOCK_DGRAM } from "../ffi/layout.ts";
@@ -28,6 +29,63 @@ Deno.test("NsSync.socket() and open() answer synchronously", async () => {
   }
   assert.ok(s.broken);
   assert.equal(s.socket(AF_INET, SOCK_DGRAM, 0), -110);
+});
+
+/** The sockets of this process in the namespace shown by /proc/self/task/TID/net/udp. */
+function udpInodes(tid: number): Set<string> {
+  const lines = Deno.readTextFileSync(`/proc/self/task/${tid}/net/udp`).trim().split("\n").slice(1);
+  return new Set(lines.map((l) => l.trim().split(/\s+/)[9]!));
+}
+
+Deno.test({
+  name: "one namespace thread answers set-up messages and the synchronous channel in turn",
+  ignore: Deno.uid() !== 0,
+  async fn() {
+    const ns = new NsThread();
+    try {
+      await ns.unshare();
+      const tid = await ns.tid();
+      assert.equal(ns.sync.tid, tid);
+      /* a socket bound through the channel shows in the thread's namespace only */
+      const fd = ns.sync.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      assert.ok(fd >= 0, `socket: ${fd}`);
+      const sa = new Uint8Array(16);
+      sa[0] = AF_INET;
+      sa[2] = 0x9c; /* port 40000 */
+      sa[3] = 0x40;
+      assert.equal(libc.symbols.bind(fd, sa, 16), 0);
+      const ino = Deno.readLinkSync(`/proc/self/fd/${fd}`).replace(/^socket:\[(\d+)\]$/, "$1");
+      assert.ok(udpInodes(tid).has(ino));
+      assert.ok(!udpInodes(libc.symbols.gettid()).has(ino));
+      libc.symbols.close(fd);
+      /* back to a message (the thread yields the channel), then the channel again */
+      await ns.write("/proc/sys/net/ipv4/ping_group_range", "0 0");
+      const nl = await ns.netlink();
+      assert.ok(nl >= 0);
+      libc.symbols.close(nl);
+      for (let i = 0; i < 3; i++) {
+        const f = ns.sync.open("/proc/thread-self/net/udp", O_RDONLY | O_CLOEXEC);
+        assert.ok(f >= 0, `open: ${f}`);
+        libc.symbols.close(f);
+        const s = await ns.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        libc.symbols.close(s);
+        assert.equal(await ns.tid(), tid);
+        await ns.write("/proc/sys/net/ipv4/ping_group_range", "0 0");
+      }
+      await assert.rejects(ns.socket(12345, SOCK_DGRAM, 0), /EAFNOSUPPORT/);
+      /* capabilities are dropped on the thread itself; it keeps answering */
+      assert.equal(await ns.capsDrop(0, false, true), "");
+      const status = Deno.readTextFileSync(`/proc/self/task/${tid}/status`);
+      assert.match(status, /CapEff:\s+0+\n/);
+      const after = ns.sync.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      assert.ok(after >= 0, `socket after the drop: ${after}`);
+      libc.symbols.close(after);
+    } finally {
+      ns.close();
+    }
+    assert.ok(ns.sync.broken);
+    await assert.rejects(ns.netlink(), /not answering/);
+  },
 });
 
 Deno.test({

@@ -3,20 +3,45 @@
  *
  * A network namespace is a property of a thread, and the main thread must
  * stay in the host's namespace (it may not be allowed back: FFI-NOTES.md §5).
- * So a Worker enters or creates the guest's namespace, opens there what must
- * be opened there (the tap, a netlink socket, the namespace fd, sysctl files)
- * and spawns the user's command from there so that it inherits the
- * namespace. File descriptors are process-wide: the main thread uses them.
+ * So one Worker enters or creates the guest's namespace, opens there what
+ * must be opened there (the tap, a netlink socket, the namespace fd, sysctl
+ * files, sockets for the splice paths and `auto`) and spawns the user's
+ * command from there so that it inherits the namespace. File descriptors are
+ * process-wide: the main thread uses them.
  *
  * With `--allow-ffi` alone a Worker cannot load a module from a file, so this
  * function must not close over anything: it is started from its own source
- * text (see ns.ts) and declares its own small libc table.
+ * text ({@linkcode nsWorkerStart}) and declares its own small libc table.
  *
- * Requests are `{ id, op, ... }`; replies `{ id, ok: true, ... }` or
- * `{ id, ok: false, error: "what: ERRNO" }`.
+ * The thread answers in two ways, one at a time:
+ * - messages (set-up, through its JS event loop): requests `{ id, op, ... }`,
+ *   replies `{ id, ok: true, ... }` or `{ id, ok: false, error: "what: ERRNO" }`;
+ * - the synchronous channel of ns_sync.ts (while the main thread may be
+ *   blocked in its epoll loop, which never lets a reply message in): the
+ *   message `{ op: "sync", sab }` makes the thread serve the shared buffer
+ *   with a blocking `Atomics.wait` until asked to yield (back to messages)
+ *   or to quit. ns_sync.ts describes the buffer and switches the modes.
+ *
+ * A thread blocked in `Atomics.wait` does not notice `Worker.terminate()`:
+ * the channel asks it to quit first (NsSync.close).
  *
  * @module
  */
+
+import { type CapsSymbols, threadCapsDrop } from "../isolate/thread_caps.ts";
+
+/**
+ * Starts the namespace Worker (in the current namespace until it is asked
+ * to unshare or setns).
+ * @returns the Worker
+ */
+export function nsWorkerStart(): Worker {
+  const src = `(${nsWorkerMain.toString()})(${threadCapsDrop.toString()});`;
+  const url = URL.createObjectURL(new Blob([src], { type: "application/javascript" }));
+  const worker = new Worker(url, { type: "module" });
+  URL.revokeObjectURL(url);
+  return worker;
+}
 
 /**
  * Entry point of the namespace Worker; runs in the Worker's global scope.
@@ -24,7 +49,7 @@
  *   text like this function
  */
 export function nsWorkerMain(
-  capsDrop?: (keep: number, clamp: boolean, sets: boolean) => string,
+  capsDrop: (keep: number, clamp: boolean, sets: boolean, sym: CapsSymbols) => string,
 ): void {
   const lib = Deno.dlopen(
     "libc.so.6",
@@ -51,6 +76,9 @@ export function nsWorkerMain(
       posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
       posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
       posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
+      prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+      capget: { parameters: ["buffer", "buffer"], result: "i32" },
+      capset: { parameters: ["buffer", "buffer"], result: "i32" },
     } as const,
   );
   const sym = lib.symbols;
@@ -66,6 +94,7 @@ export function nsWorkerMain(
     17: "EEXIST",
     19: "ENODEV",
     22: "EINVAL",
+    23: "ENFILE",
     24: "EMFILE",
     25: "ENOTTY",
     38: "ENOSYS",
@@ -149,27 +178,27 @@ export function nsWorkerMain(
     value?: string;
     argv?: string[];
     env?: string[];
-    domain?: number;
-    type?: number;
-    protocol?: number;
-    keep?: number;
-    clamp?: boolean;
-    sets?: boolean;
+    fd?: number;
+    sab?: SharedArrayBuffer;
   };
 
   function handle(req: Req): Record<string, unknown> {
     switch (req.op) {
       case "unshare":
         if (sym.unshare(CLONE_NEWNET) < 0) fail("unshare(CLONE_NEWNET)");
-        return { nsFd: openNsFd() };
+        return { nsFd: openNsFd(), tid: sym.gettid() };
       case "setns": {
         const fd = sym.open(cstr(req.path!), O_RDONLY | O_CLOEXEC, 0);
         if (fd < 0) fail(`open ${req.path}`);
         const rc = sym.setns(fd, CLONE_NEWNET);
         sym.close(fd);
         if (rc < 0) fail(`setns ${req.path}`);
-        return { nsFd: openNsFd() };
+        return { nsFd: openNsFd(), tid: sym.gettid() };
       }
+      case "setnsFd":
+        /* NsSync.start: the namespace by fd, nothing to hand back but the thread */
+        if (sym.setns(req.fd!, CLONE_NEWNET) < 0) fail(`setns fd ${req.fd}`);
+        return { tid: sym.gettid() };
       case "tap": {
         const fd = sym.open(cstr("/dev/net/tun"), O_RDWR | O_NONBLOCK | O_CLOEXEC, 0);
         if (fd < 0) fail("open /dev/net/tun");
@@ -203,12 +232,6 @@ export function nsWorkerMain(
       case "tid":
         /* /proc/self/task/TID/net shows the namespace's sockets */
         return { tid: sym.gettid() };
-      case "socket": {
-        /* a socket in the guest's namespace, e.g. to listen there (-T, -U) */
-        const fd = sym.socket(req.domain!, req.type!, req.protocol ?? 0);
-        if (fd < 0) fail("socket");
-        return { fd };
-      }
       case "netlink": {
         /* AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE */
         const fd = sym.socket(16, 3 | 0o2000000, 0);
@@ -226,13 +249,55 @@ export function nsWorkerMain(
       }
       case "spawn":
         return { pid: spawn(req.argv!, req.env!) };
-      case "caps": {
-        /* capabilities are per thread: this one drops its own */
-        if (capsDrop === undefined) throw new Fail("no capability helper");
-        return { error: capsDrop(req.keep ?? 0, req.clamp ?? false, req.sets ?? false) };
-      }
       default:
         throw new Fail(`unknown request "${req.op}"`);
+    }
+  }
+
+  /* The synchronous channel: layout and operations in ns_sync.ts */
+  const ST_POSTED = 1;
+  const ST_DONE = 2;
+  const OP_SOCKET = 1;
+  const OP_OPEN = 2;
+  const OP_QUIT = 3;
+  const OP_CAPS = 4;
+  const OP_YIELD = 5;
+  let ctl: Int32Array | null = null;
+  let text: Uint8Array | null = null;
+  const path = new Uint8Array(4096);
+
+  /** Serves the shared buffer until asked to yield (true) or quit (false). */
+  function serveSync(sab: SharedArrayBuffer): boolean {
+    if (ctl === null || ctl.buffer !== sab) {
+      ctl = new Int32Array(sab, 0, 16);
+      text = new Uint8Array(sab, 64, 4096);
+    }
+    for (;;) {
+      Atomics.wait(ctl, 0, 0);
+      if (Atomics.load(ctl, 0) !== ST_POSTED) continue;
+      const op = ctl[1]!;
+      let r = -22; /* EINVAL */
+      if (op === OP_SOCKET) {
+        r = sym.socket(ctl[2]!, ctl[3]!, ctl[4]!);
+        if (r < 0) r = -errnoSlot[0]!;
+      } else if (op === OP_OPEN) {
+        path.set(text!);
+        r = sym.open(path, ctl[2]!, 0);
+        if (r < 0) r = -errnoSlot[0]!;
+      } else if (op === OP_CAPS) {
+        /* capabilities are per thread: this one drops its own */
+        const err = capsDrop(ctl[2]!, ctl[3] !== 0, ctl[4] !== 0, sym);
+        text!.fill(0);
+        text!.set(enc.encode(err).subarray(0, 4095));
+        r = err === "" ? 0 : -1;
+      } else if (op === OP_QUIT || op === OP_YIELD) {
+        r = 0;
+      }
+      ctl[5] = r;
+      Atomics.store(ctl, 0, ST_DONE);
+      Atomics.notify(ctl, 0);
+      if (op === OP_QUIT) return false;
+      if (op === OP_YIELD) return true;
     }
   }
 
@@ -242,6 +307,11 @@ export function nsWorkerMain(
   };
   scope.onmessage = (e: MessageEvent<Req>) => {
     const req = e.data;
+    if (req.op === "sync") {
+      /* no reply message: the answers go through the buffer */
+      if (!serveSync(req.sab!)) scope.onmessage = null;
+      return;
+    }
     try {
       scope.postMessage({ id: req.id, ok: true, ...handle(req) });
     } catch (x) {

@@ -94,9 +94,9 @@ function assertIsolated(pid: number, ts: ThreadStatus[], uid: number, gid: numbe
     assert.equal(t.capEff, want, all);
     assert.equal(t.capPrm, want, all);
   }
-  /* the threads orzo runs its code on: the main thread and its two Workers */
+  /* the threads orzo runs its code on: the main thread and its namespace Worker */
   const ours = ts.filter((t) => t === main || /^worker-/.test(t.name));
-  assert.equal(ours.length, 3, all);
+  assert.equal(ours.length, 2, all);
   for (const t of ours) assert.equal(t.capBnd, 0n, all);
 }
 
@@ -352,7 +352,7 @@ Deno.test({
       const main = ts.find((x) => x.tid === pid)!;
       assert.ok(main, all);
       const ours = ts.filter((x) => x === main || /^worker-/.test(x.name));
-      assert.equal(ours.length, 3, all);
+      assert.equal(ours.length, 2, all);
       for (const x of ours) {
         assert.equal(x.capEff, 0n, all);
         assert.equal(x.capPrm, 0n, all);
