@@ -19,6 +19,7 @@
 
 import { DENO, MAIN, run as runQuiet, type Topology } from "../tests/helpers/topology.ts";
 import { findProcess, lastLine, must, Proc, run, sleep } from "./proc.ts";
+import { ORZO_V8_FLAGS } from "../tools/v8_flags.ts";
 
 /** The address of the "remote" server, reached by the guest through the translator. */
 export const REMOTE_ADDR = "203.0.113.10";
@@ -283,6 +284,7 @@ export const startOrzo: Starter = (t, fwd) =>
       "run",
       "--quiet",
       "--allow-ffi",
+      ORZO_V8_FLAGS,
       ...ORZO_FLAGS,
       MAIN,
       "--pasta",
@@ -293,7 +295,12 @@ export const startOrzo: Starter = (t, fwd) =>
 
 /** orzo in pasta mode, as root, spawning the guest's holder command. */
 export const startOrzoRoot: Starter = (t, fwd) =>
-  startPastaLike("orzo-root", [DENO, "run", "--allow-ffi", MAIN, "--pasta"], t, fwd);
+  startPastaLike(
+    "orzo-root",
+    [DENO, "run", "--allow-ffi", ORZO_V8_FLAGS, ...ORZO_FLAGS, MAIN, "--pasta"],
+    t,
+    fwd,
+  );
 
 /** pasta (PASTA_BIN), as the user nobody, attached by PID. */
 export const startPasta: Starter = (t, fwd) => startByPid("pasta", [PASTA_BIN], t, fwd);

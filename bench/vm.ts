@@ -23,6 +23,7 @@
 import { DENO, MAIN, REPO, Topology } from "../tests/helpers/topology.ts";
 import { type CpioEntry, findKernel, Vm } from "../tests/helpers/vm.ts";
 import { killAll, lastLine, must, Proc, run, type Usage, usage } from "./proc.ts";
+import { ORZO_V8_FLAGS } from "../tools/v8_flags.ts";
 
 /** Ports: remote servers (5200-5202, 5301) and forwards into the VM (5203, 5302). */
 const PORT_WARM = 5200;
@@ -95,7 +96,9 @@ const TRANSLATORS: Record<string, Translator> = {
   orzo: {
     name: "orzo",
     bin: MAIN,
-    argv: (sock) => [DENO, "run", "--allow-ffi", MAIN, "-f", "-1", "-s", sock, ...FWD],
+    argv: (
+      sock,
+    ) => [DENO, "run", "--allow-ffi", ORZO_V8_FLAGS, MAIN, "-f", "-1", "-s", sock, ...FWD],
   },
   passt: passt("passt (upstream)", UPSTREAM_PASST),
   "passt-debian": passt("passt (Debian)", "/usr/bin/passt"),

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { ORZO_V8_FLAGS } from "./v8_flags.ts";
+
 const out = Deno.args[0] ?? "dist/orzo";
 const denort = Deno.env.get("DENORT_BIN");
 if (denort !== undefined) {
@@ -21,7 +23,7 @@ if (denort !== undefined) {
   }
 }
 const cmd = new Deno.Command(Deno.execPath(), {
-  args: ["compile", "--quiet", "--allow-ffi", "--output", out, "main.ts"],
+  args: ["compile", "--quiet", "--allow-ffi", ORZO_V8_FLAGS, "--output", out, "main.ts"],
   stdout: "inherit",
   stderr: "piped",
 });
