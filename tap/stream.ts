@@ -23,6 +23,13 @@
  * every new frame is refused, so no frame is ever cut. Once the socket drains
  * after a refusal, `onWritable` lets TCP resume at once.
  *
+ * Batches ({@linkcode StreamTap.sendFrames}, TCP's data frames of one socket
+ * read): one sendmsg() with an iovec per frame (at most STREAM_BATCH_MAX), as
+ * passt does, instead of one send() each: fewer system calls and fewer
+ * wake-ups of qemu. A short write commits the frames it covers, keeps the
+ * tail of the one it cut (as above) and refuses the rest, which the caller
+ * resends once the socket drains.
+ *
  * @module
  */
 
@@ -56,6 +63,8 @@ export const STREAM_FRAME_MAX = 65535;
 export const STREAM_FRAME_MIN = 14;
 /** Input buffer: many frames per read, plus room for a split one. */
 const IN_BUF_SIZE = (1 << 19) + STREAM_HDR_LEN + STREAM_FRAME_MAX;
+/** Frames per sendmsg() at most (sendFrames()). */
+export const STREAM_BATCH_MAX = 64;
 /** Reads per readiness event at most, so that other fds get their turn. */
 const READS_PER_EVENT = 16;
 /** passt's default socket names: /tmp/passt_1.socket ... /tmp/passt_99.socket. */
@@ -220,6 +229,14 @@ export class StreamTap implements TapBackend {
   /** the tail of a frame whose write was short */
   readonly #pend = new Uint8Array(STREAM_HDR_LEN + STREAM_FRAME_MAX + 64);
   #pendLen = 0;
+  /** sendFrames(): one iovec per frame, and the msghdr pointing at them */
+  readonly #outIov = new Uint8Array(STREAM_BATCH_MAX * 16);
+  readonly #outIovView = new DataView(this.#outIov.buffer);
+  readonly #outMsg = new Uint8Array(56);
+  readonly #outMsgView = new DataView(this.#outMsg.buffer);
+  /** the buffer of the last batch, and its address (cached by identity) */
+  #outBuf: Uint8Array | null = null;
+  #outBufAddr = 0;
   /** EPOLLOUT is armed (a tail is pending or a frame was refused) */
   #wantOut = false;
   readonly #epollMod: (fd: number, events: number) => void;
@@ -241,6 +258,10 @@ export class StreamTap implements TapBackend {
     this.path = path;
     this.#hooks = hooks;
     this.#epollMod = epollMod;
+    const addr = Number(addressOf(this.#outIov));
+    const msg = this.#outMsgView;
+    msg.setUint32(16, addr % 4294967296, true);
+    msg.setUint32(20, Math.floor(addr / 4294967296), true);
   }
 
   /**
@@ -380,6 +401,78 @@ export class StreamTap implements TapBackend {
     this.stats.partialWrites++;
     this.#armOut();
     return len;
+  }
+
+  /**
+   * Sends several frames with one sendmsg(): frame `i` is
+   * `buf[offs[i], offs[i] + lens[i])`, its first 4 bytes the header room
+   * (see TapBackend.sendFrames).
+   * @param buf the buffer holding every frame
+   * @param offs where each frame's header room starts
+   * @param lens 4 plus the frame length, per frame
+   * @param count how many frames (at most STREAM_BATCH_MAX are taken)
+   * @returns how many frames, from the first, are sent or committed (a cut
+   *   one's tail is kept), or -errno when none is (-EAGAIN: full, try later)
+   */
+  sendFrames(
+    buf: Uint8Array<ArrayBuffer>,
+    offs: Int32Array,
+    lens: Int32Array,
+    count: number,
+  ): number {
+    const fd = this.fd;
+    if (fd < 0) return -ENOTCONN;
+    if (count <= 0) return 0;
+    if (this.#pendLen > 0 && !this.#flush()) {
+      this.stats.refusedFull++;
+      return -EAGAIN;
+    }
+    if (count > STREAM_BATCH_MAX) count = STREAM_BATCH_MAX;
+    if (buf !== this.#outBuf) {
+      this.#outBuf = buf;
+      this.#outBufAddr = Number(addressOf(buf));
+    }
+    const iov = this.#outIovView;
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      const off = offs[i]!;
+      const len = lens[i]!;
+      const frameLen = len - STREAM_HDR_LEN;
+      buf[off] = frameLen >>> 24;
+      buf[off + 1] = (frameLen >>> 16) & 0xff;
+      buf[off + 2] = (frameLen >>> 8) & 0xff;
+      buf[off + 3] = frameLen & 0xff;
+      const at = this.#outBufAddr + off;
+      iov.setUint32(i * 16, at % 4294967296, true);
+      iov.setUint32(i * 16 + 4, Math.floor(at / 4294967296), true);
+      iov.setUint32(i * 16 + 8, len, true);
+      total += len;
+    }
+    this.#outMsgView.setUint32(24, count, true);
+    const n = libc.symbols.sendmsg(fd, this.#outMsg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n === total) return count;
+    if (n < 0) {
+      const e = errno();
+      if (e === EAGAIN) {
+        this.stats.refusedFull++;
+        this.#armOut();
+      }
+      return -e;
+    }
+    /* short write: the frames it covers went, the one it cut is committed */
+    let done = 0;
+    let k = 0;
+    while (k < count && done + lens[k]! <= n) done += lens[k++]!;
+    if (done < n) {
+      const off = offs[k]!;
+      this.#pend.set(buf.subarray(off + n - done, off + lens[k]!), 0);
+      this.#pendLen = lens[k]! - (n - done);
+      this.stats.partialWrites++;
+      k++;
+    }
+    if (k < count) this.stats.refusedFull++;
+    this.#armOut();
+    return k > 0 ? k : -EAGAIN;
   }
 
   /** Writes what is left of a cut frame; true when nothing is left. */

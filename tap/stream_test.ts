@@ -15,6 +15,7 @@ import {
   SOL_SOCKET,
 } from "../ffi/layout.ts";
 import {
+  STREAM_BATCH_MAX,
   STREAM_FRAME_MAX,
   STREAM_HDR_LEN,
   type StreamHooks,
@@ -218,6 +219,142 @@ Deno.test("stream: send() writes the length; a short write is finished before an
     assert.equal(all[4 + 59999], (STREAM_HDR_LEN + 59999) & 0xff);
     assert.ok(p.events.includes("writable"));
     assert.ok(!(p.masks.at(-1)! & EPOLLOUT), "EPOLLOUT disarmed once drained");
+  } finally {
+    p.close();
+  }
+});
+
+/** Frames of `len` bytes laid out in one buffer as TCP does: slot i at i * stride, room first. */
+function batch(count: number, len: number, stride: number) {
+  const buf = new Uint8Array(count * stride);
+  const offs = new Int32Array(count);
+  const lens = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    offs[i] = i * stride + 8;
+    lens[i] = STREAM_HDR_LEN + len;
+    /* byte j of frame i: (i * 31 + j) & 0xff, so that a frame out of place shows */
+    for (let j = 0; j < len; j++) buf[offs[i]! + STREAM_HDR_LEN + j] = (i * 31 + j) & 0xff;
+  }
+  return { buf, offs, lens };
+}
+
+/** Checks a stream of frames against batch(): `first` is the index of its first frame. */
+function checkFrames(all: Uint8Array, first: number, len: number): number {
+  const lens = frames(all);
+  assert.ok(lens.every((l) => l === len), `lengths ${lens}`);
+  for (let k = 0; k < lens.length; k++) {
+    const at = k * (4 + len) + 4;
+    for (const j of [0, 1, len >> 1, len - 1]) {
+      assert.equal(all[at + j], ((first + k) * 31 + j) & 0xff, `frame ${first + k}, byte ${j}`);
+    }
+  }
+  return lens.length;
+}
+
+Deno.test("stream: sendFrames() sends a batch in order with one length each", () => {
+  const p = pair();
+  try {
+    const b = batch(5, 1000, 2048);
+    assert.equal(p.s.sendFrames(b.buf, b.offs, b.lens, 5), 5);
+    assert.equal(checkFrames(drain(p.peer), 0, 1000), 5);
+    /* more than STREAM_BATCH_MAX: the first STREAM_BATCH_MAX go, the caller sends the rest */
+    const big = batch(STREAM_BATCH_MAX + 3, 100, 128);
+    assert.equal(
+      p.s.sendFrames(big.buf, big.offs, big.lens, STREAM_BATCH_MAX + 3),
+      STREAM_BATCH_MAX,
+    );
+    assert.equal(checkFrames(drain(p.peer), 0, 100), STREAM_BATCH_MAX);
+    assert.equal(p.s.sendFrames(b.buf, b.offs, b.lens, 0), 0);
+    assert.equal(p.s.stats.partialWrites, 0);
+  } finally {
+    p.close();
+  }
+});
+
+Deno.test("stream: a batch cut by a full socket commits the frames it covers, keeps the cut tail, refuses the rest; resent later, every frame arrives once, whole, in order", () => {
+  const p = pair();
+  try {
+    const small = new Int32Array([4096]);
+    libc.symbols.setsockopt(p.s.fd, SOL_SOCKET, SO_SNDBUF, new Uint8Array(small.buffer), 4);
+    libc.symbols.setsockopt(p.peer, SOL_SOCKET, SO_RCVBUF, new Uint8Array(small.buffer), 4);
+    const total = 40;
+    const len = 9000;
+    const b = batch(total, len, 9216);
+    /* as TCP: send from the first frame not yet committed, resume on "writable" */
+    let next = 0;
+    let cuts = 0;
+    const parts: Uint8Array[] = [];
+    for (let round = 0; round < 2000 && next < total; round++) {
+      const count = total - next;
+      const r = p.s.sendFrames(b.buf, b.offs.subarray(next), b.lens.subarray(next), count);
+      if (r > 0) {
+        assert.ok(r <= count);
+        if (r < count) {
+          /* EAGAIN in the middle of the batch: EPOLLOUT is armed for the rest */
+          assert.ok(p.masks.at(-1)! & EPOLLOUT, "EPOLLOUT armed after a short batch");
+          cuts++;
+        }
+        next += r;
+      } else {
+        assert.equal(r, -11 /* EAGAIN */);
+      }
+      if (next < total) {
+        /* the peer reads, the backend finishes a pending tail first */
+        parts.push(drain(p.peer));
+        p.s.handler(EPOLLOUT, 0);
+      }
+    }
+    assert.equal(next, total, "every frame was committed in the end");
+    assert.ok(cuts >= 1, "at least one batch was cut by the full socket");
+    assert.ok(p.s.stats.partialWrites >= 1, "a frame was cut and its tail kept");
+    for (let i = 0; i < 100; i++) {
+      const d = drain(p.peer);
+      parts.push(d);
+      p.s.handler(EPOLLOUT, 0);
+      if (d.length === 0) break;
+    }
+    const all = new Uint8Array(parts.reduce((n, x) => n + x.length, 0));
+    let off = 0;
+    for (const x of parts) {
+      all.set(x, off);
+      off += x.length;
+    }
+    assert.equal(checkFrames(all, 0, len), total, "once each, none cut, in order");
+    assert.ok(p.events.includes("writable"));
+    assert.ok(!(p.masks.at(-1)! & EPOLLOUT), "EPOLLOUT disarmed once drained");
+  } finally {
+    p.close();
+  }
+});
+
+Deno.test("stream: while a cut frame's tail is pending, a batch is refused whole", () => {
+  const p = pair();
+  try {
+    const small = new Int32Array([4096]);
+    libc.symbols.setsockopt(p.s.fd, SOL_SOCKET, SO_SNDBUF, new Uint8Array(small.buffer), 4);
+    libc.symbols.setsockopt(p.peer, SOL_SOCKET, SO_RCVBUF, new Uint8Array(small.buffer), 4);
+    const b = batch(8, 30000, 32768);
+    const r = p.s.sendFrames(b.buf, b.offs, b.lens, 8);
+    assert.ok(r >= 1 && r < 8, `sent ${r} of 8`);
+    assert.equal(p.s.stats.partialWrites, 1, "the last committed frame was cut");
+    const refusedBefore = p.s.stats.refusedFull;
+    /* the tail cannot go (nobody reads): nothing of the next batch may be sent */
+    assert.equal(p.s.sendFrames(b.buf, b.offs.subarray(r), b.lens.subarray(r), 8 - r), -11);
+    assert.equal(p.s.stats.refusedFull, refusedBefore + 1);
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < 100; i++) {
+      const d = drain(p.peer);
+      parts.push(d);
+      p.s.handler(EPOLLOUT, 0);
+      if (d.length === 0) break;
+    }
+    const all = new Uint8Array(parts.reduce((n, x) => n + x.length, 0));
+    let off = 0;
+    for (const x of parts) {
+      all.set(x, off);
+      off += x.length;
+    }
+    assert.equal(checkFrames(all, 0, 30000), r, "exactly the committed frames, whole");
   } finally {
     p.close();
   }

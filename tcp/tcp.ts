@@ -331,11 +331,9 @@ const dataIovDv = new DataView(dataIov.buffer);
 const dataMsg = new Uint8Array(56);
 let dataFrame: Uint8Array | null = null;
 let dataFrameAddr = 0;
-/* per-frame views starting at the tap header, by family, built at init */
-const views4: Uint8Array<ArrayBuffer>[] = [];
-const views6: Uint8Array<ArrayBuffer>[] = [];
-let hdrOff4 = 0;
-let hdrOff6 = 0;
+/* the data frames of one socket read, for tap.sendFrames(): header room offsets and lengths */
+const batchOffs = new Int32Array(TCP_FRAMES);
+const batchLens = new Int32Array(TCP_FRAMES);
 
 /** random start of the initial sequence numbers, fixed for the process */
 const ISN_OFFSET = (Math.random() * 4294967296) >>> 0;
@@ -461,15 +459,6 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
   dataMsgDv.setBigUint64(16, addressOf(dataIov), true);
   dataMsgDv.setBigUint64(24, 1n, true);
   dataFrame = null;
-  hdrOff4 = ethOff(0, false) - c.tapHdrLen;
-  hdrOff6 = ethOff(0, true) - c.tapHdrLen;
-  /* again after tcpReset(): views of the new context's tap header length */
-  views4.length = 0;
-  views6.length = 0;
-  for (let i = 0; i < TCP_FRAMES; i++) {
-    views4.push(frames.subarray(i * FRAME_STRIDE + hdrOff4));
-    views6.push(frames.subarray(i * FRAME_STRIDE + hdrOff6));
-  }
 
   l4Register(IPPROTO_TCP, tcpTapHandler);
   loop.on(EPOLL_TYPE_TCP, tcpSockHandler);
@@ -1497,10 +1486,11 @@ function dataFromSock(S: TcpState, idx: number, now: number): void {
       return;
     }
     if (inflight === 0) conns.tsAck[idx] = now;
-    /* one frame per MSS-sized chunk */
+    /* one frame per MSS-sized chunk, all handed to the tap at once */
     let sent = 0;
     let i = 0;
     updateWndToTap(S, idx, now);
+    let seq = conns.seqToTap[idx]!;
     while (sent < n) {
       const len = Math.min(mss, n - sent);
       const eth = ethOff(i, v6);
@@ -1517,7 +1507,6 @@ function dataFromSock(S: TcpState, idx: number, now: number): void {
         sidx * 16,
         20 + len,
       );
-      const seq = conns.seqToTap[idx]!;
       tcpHeader(S, frames, framesDv, l4, idx, sidx, seq, sent + len === n ? ACK | PSH : ACK, 20);
       l4Finish(
         c,
@@ -1531,22 +1520,28 @@ function dataFromSock(S: TcpState, idx: number, now: number): void {
       );
       const frameLen = 14 + (v6 ? 40 : 20) + 20 + len;
       if (pcapOn) pcapFrame(frames, eth, frameLen);
-      const view = v6 ? views6[i]! : views4[i]!;
-      const w = c.tap.send(view, frameLen + c.tapHdrLen);
-      if (w < 0) {
-        /* tap queue full: send the rest later, from here */
-        if (S.peekOff) {
-          intBuf[0] = (conns.seqToTap[idx]! - conns.seqAckFromTap[idx]!) | 0;
-          libc.symbols.setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, intBytes, 4);
-        }
-        conns.flags[idx] = (conns.flags[idx]! | ACK_FROM_TAP_DUE) & ~SOCK_DRAINED;
-        return;
-      }
-      c.stats.framesOut++;
-      conns.seqToTap[idx] = (seq + len) >>> 0;
-      conns.seqAckToTap[idx] = conns.seqFromTap[idx]!;
+      batchOffs[i] = eth - c.tapHdrLen;
+      batchLens[i] = frameLen + c.tapHdrLen;
+      seq = (seq + len) >>> 0;
       sent += len;
       i++;
+    }
+    const w = c.tap.sendFrames(frames, batchOffs, batchLens, i);
+    const done = w < 0 ? 0 : w;
+    if (done > 0) {
+      /* every frame but the last carries a full MSS */
+      c.stats.framesOut += done;
+      conns.seqToTap[idx] = (conns.seqToTap[idx]! + (done === i ? n : done * mss)) >>> 0;
+      conns.seqAckToTap[idx] = conns.seqFromTap[idx]!;
+    }
+    if (done < i) {
+      /* tap queue full: send the rest later, from the first frame not sent */
+      if (S.peekOff) {
+        intBuf[0] = (conns.seqToTap[idx]! - conns.seqAckFromTap[idx]!) | 0;
+        libc.symbols.setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, intBytes, 4);
+      }
+      conns.flags[idx] = (conns.flags[idx]! | ACK_FROM_TAP_DUE) & ~SOCK_DRAINED;
+      return;
     }
     conns.flags[idx] = (conns.flags[idx]! | ACK_FROM_TAP_DUE) & ~ACK_TO_TAP_DUE;
     conns.tsAct[idx] = now;
