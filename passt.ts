@@ -49,7 +49,7 @@ import { udpStatsLine } from "./udp/udp.ts";
 import { icmpStatsLine } from "./icmp/icmp.ts";
 import { tcpCloseAll, tcpStatsLine, tcpTapWritable } from "./tcp/tcp.ts";
 import { timerAck } from "./ffi/timer.ts";
-import { filePagesTrim } from "./ffi/file_pages.ts";
+import { filePagesTrimWhenQuiet } from "./ffi/file_pages.ts";
 import { fdBudgetLine } from "./flow/fd_budget.ts";
 import {
   ctxAddressing,
@@ -226,7 +226,7 @@ export async function passtRun(
   /* one turn of Deno's runtime: it finishes setting up the signal listeners */
   await libc.symbols.getpid_async();
   embed?.ready({ c, loop, protos, child: -1, socketPath: stream.path });
-  filePagesTrim(); /* as pasta.ts */
+  if (embed === undefined) filePagesTrimWhenQuiet(loop); /* as pasta.ts */
   const code = await loop.run(1000);
   ctl?.close();
   debug(tapStatsLine(c, loop));

@@ -45,7 +45,7 @@ import { netnsWatch, netnsWatchGone } from "./ns/netns_quit.ts";
 import { needUserns, reexecInNewUserns, reexecInUserns, userNsCheck } from "./ns/userns.ts";
 import { DAEMON_FD, daemonize, daemonReady, isDaemonChild } from "./daemon.ts";
 import { closeInheritedFds } from "./isolate/fds.ts";
-import { filePagesTrim } from "./ffi/file_pages.ts";
+import { filePagesTrimWhenQuiet } from "./ffi/file_pages.ts";
 import { isolate, keptCaps } from "./isolate/isolate.ts";
 import { targetIds, type UserIds } from "./isolate/users.ts";
 import { tapHandler, tapNew, VNET_HDR_LEN } from "./tap/tap.ts";
@@ -469,8 +469,9 @@ export async function pastaRun(
    * finishes setting up the signal listeners (a socket of its own) */
   await libc.symbols.getpid_async();
   const fdsAtStart = fdCount();
-  /* start-up's share of the deno binary leaves the RSS; the loop's comes back */
-  if (embed === undefined) filePagesTrim();
+  /* start-up's share of the deno binary leaves the RSS once the loop is
+   * quiet; the loop's comes back */
+  if (embed === undefined) filePagesTrimWhenQuiet(loop);
   embed?.ready({ c, loop, protos, child });
   const code = await loop.run(1000);
   ctl?.close();

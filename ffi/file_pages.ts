@@ -88,3 +88,38 @@ export function filePagesTrim(): number {
   }
   return n;
 }
+
+/** How long the loop must have dispatched nothing before the trim runs (ms). */
+export const FILE_TRIM_QUIET_MS = 1000;
+
+/**
+ * Runs {@linkcode filePagesTrim} once, from the loop's post handlers, when
+ * the loop has dispatched no event for `quietMs`: the trim takes some
+ * milliseconds (reading smaps) and the pages it drops fault back in on use,
+ * so it must not stand between a guest and its first packets (a ping right
+ * after start-up would wait for it).
+ * @param loop the event loop's post handlers and its per-type event counts
+ * @param quietMs how long without events (ms)
+ * @param trim what to run (the trim; tests count calls)
+ */
+export function filePagesTrimWhenQuiet(
+  loop: { post: ((now: number) => void)[]; events: Float64Array },
+  quietMs = FILE_TRIM_QUIET_MS,
+  trim: () => unknown = filePagesTrim,
+): void {
+  let done = false;
+  let seen = -1;
+  let quietSince = 0;
+  loop.post.push((now) => {
+    if (done) return;
+    let total = 0;
+    for (let i = 0; i < loop.events.length; i++) total += loop.events[i]!;
+    if (total !== seen) {
+      seen = total;
+      quietSince = now;
+    } else if (now - quietSince >= quietMs) {
+      done = true;
+      trim();
+    }
+  });
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { filePagesFind, filePagesTrim } from "./file_pages.ts";
+import { filePagesFind, filePagesTrim, filePagesTrimWhenQuiet } from "./file_pages.ts";
 
 const SMAPS =
   `55d0a0000000-55d0a1000000 r--p 00000000 08:01 1234                       /usr/bin/deno
@@ -46,4 +46,23 @@ Deno.test("filePagesTrim() lowers this process's file RSS, and the process runs 
   /* the code it let go of comes back on use */
   const x = JSON.parse(JSON.stringify({ a: [1, 2, 3] }));
   assert.deepEqual(x, { a: [1, 2, 3] });
+});
+
+Deno.test("filePagesTrimWhenQuiet() trims once, after the loop has dispatched nothing for a while", () => {
+  const loop = { post: [] as ((now: number) => void)[], events: new Float64Array(3) };
+  let trims = 0;
+  filePagesTrimWhenQuiet(loop, 1000, () => trims++);
+  const tick = (now: number) => loop.post.forEach((p) => p(now));
+  /* busy: an event in every batch, for 5 s */
+  for (let t = 0; t <= 5000; t += 50) {
+    loop.events[t % 3]!++;
+    tick(t);
+  }
+  assert.equal(trims, 0, "trimmed while busy");
+  tick(5500);
+  assert.equal(trims, 0, "trimmed before the quiet time");
+  tick(6001);
+  assert.equal(trims, 1);
+  for (let t = 6050; t < 9000; t += 50) tick(t);
+  assert.equal(trims, 1, "trimmed more than once");
 });
