@@ -83,6 +83,18 @@ export const EPOLL_TYPE_WAKE = 17;
 /** Number of reference types. */
 export const EPOLL_NUM_TYPES = 18;
 
+/** Event types that carry traffic (not timers, signals or control). */
+export const EPOLL_TRAFFIC_TYPES: readonly number[] = [
+  EPOLL_TYPE_TAP_PASTA,
+  EPOLL_TYPE_TAP_PASST,
+  EPOLL_TYPE_TCP,
+  EPOLL_TYPE_TCP_LISTEN,
+  EPOLL_TYPE_TCP_SPLICE,
+  EPOLL_TYPE_UDP,
+  EPOLL_TYPE_UDP_LISTEN,
+  EPOLL_TYPE_PING,
+];
+
 /** Names of the reference types, for logs. */
 export const EPOLL_TYPE_NAMES: readonly string[] = [
   "none",

@@ -26,6 +26,7 @@ import { check, errno, errnoName } from "./ffi/errno.ts";
 import { cString, writeAll } from "./ffi/mem.ts";
 import { EPOLLIN, EPOLLRDHUP, O_CLOEXEC, O_CREAT, O_TRUNC, O_WRONLY } from "./ffi/layout.ts";
 import {
+  EPOLL_TRAFFIC_TYPES,
   EPOLL_TYPE_TAP_LISTEN,
   EPOLL_TYPE_TAP_PASST,
   EPOLL_TYPE_TIMER,
@@ -226,7 +227,7 @@ export async function passtRun(
   /* one turn of Deno's runtime: it finishes setting up the signal listeners */
   await libc.symbols.getpid_async();
   embed?.ready({ c, loop, protos, child: -1, socketPath: stream.path });
-  if (embed === undefined) filePagesTrimWhenQuiet(loop); /* as pasta.ts */
+  if (embed === undefined) filePagesTrimWhenQuiet(loop, EPOLL_TRAFFIC_TYPES); /* as pasta.ts */
   const code = await loop.run(1000);
   ctl?.close();
   debug(tapStatsLine(c, loop));

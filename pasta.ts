@@ -33,6 +33,7 @@ import {
   SIGTERM,
 } from "./ffi/layout.ts";
 import {
+  EPOLL_TRAFFIC_TYPES,
   EPOLL_TYPE_NSQUIT_INOTIFY,
   EPOLL_TYPE_NSQUIT_TIMER,
   EPOLL_TYPE_PIDFD,
@@ -471,7 +472,7 @@ export async function pastaRun(
   const fdsAtStart = fdCount();
   /* start-up's share of the deno binary leaves the RSS once the loop is
    * quiet; the loop's comes back */
-  if (embed === undefined) filePagesTrimWhenQuiet(loop);
+  if (embed === undefined) filePagesTrimWhenQuiet(loop, EPOLL_TRAFFIC_TYPES);
   embed?.ready({ c, loop, protos, child });
   const code = await loop.run(1000);
   ctl?.close();

@@ -94,16 +94,19 @@ export const FILE_TRIM_QUIET_MS = 1000;
 
 /**
  * Runs {@linkcode filePagesTrim} once, from the loop's post handlers, when
- * the loop has dispatched no event for `quietMs`: the trim takes some
+ * the loop has dispatched no event of the given types (traffic: timers tick
+ * on) for `quietMs`: the trim takes some
  * milliseconds (reading smaps) and the pages it drops fault back in on use,
  * so it must not stand between a guest and its first packets (a ping right
  * after start-up would wait for it).
  * @param loop the event loop's post handlers and its per-type event counts
+ * @param types the event types that count (loop.ts: EPOLL_TRAFFIC_TYPES)
  * @param quietMs how long without events (ms)
  * @param trim what to run (the trim; tests count calls)
  */
 export function filePagesTrimWhenQuiet(
   loop: { post: ((now: number) => void)[]; events: Float64Array },
+  types: readonly number[],
   quietMs = FILE_TRIM_QUIET_MS,
   trim: () => unknown = filePagesTrim,
 ): void {
@@ -113,7 +116,7 @@ export function filePagesTrimWhenQuiet(
   loop.post.push((now) => {
     if (done) return;
     let total = 0;
-    for (let i = 0; i < loop.events.length; i++) total += loop.events[i]!;
+    for (let i = 0; i < types.length; i++) total += loop.events[types[i]!]!;
     if (total !== seen) {
       seen = total;
       quietSince = now;

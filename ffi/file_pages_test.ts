@@ -51,11 +51,15 @@ Deno.test("filePagesTrim() lowers this process's file RSS, and the process runs 
 Deno.test("filePagesTrimWhenQuiet() trims once, after the loop has dispatched nothing for a while", () => {
   const loop = { post: [] as ((now: number) => void)[], events: new Float64Array(3) };
   let trims = 0;
-  filePagesTrimWhenQuiet(loop, 1000, () => trims++);
-  const tick = (now: number) => loop.post.forEach((p) => p(now));
-  /* busy: an event in every batch, for 5 s */
+  /* types 1 and 2 carry traffic, type 0 is a timer */
+  filePagesTrimWhenQuiet(loop, [1, 2], 1000, () => trims++);
+  const tick = (now: number) => {
+    loop.events[0]!++;
+    loop.post.forEach((p) => p(now));
+  };
+  /* busy: traffic in every batch, for 5 s */
   for (let t = 0; t <= 5000; t += 50) {
-    loop.events[t % 3]!++;
+    loop.events[1 + (t % 2)]!++;
     tick(t);
   }
   assert.equal(trims, 0, "trimmed while busy");
