@@ -91,6 +91,8 @@ export function filePagesTrim(): number {
 
 /** How long the loop must have dispatched nothing before the trim runs (ms). */
 export const FILE_TRIM_QUIET_MS = 1000;
+/** The trim runs this long after start-up at the latest, quiet or not (ms). */
+export const FILE_TRIM_LATEST_MS = 10_000;
 
 /**
  * Runs {@linkcode filePagesTrim} once, from the loop's post handlers, when
@@ -98,7 +100,8 @@ export const FILE_TRIM_QUIET_MS = 1000;
  * on) for `quietMs`: the trim takes some
  * milliseconds (reading smaps) and the pages it drops fault back in on use,
  * so it must not stand between a guest and its first packets (a ping right
- * after start-up would wait for it).
+ * after start-up would wait for it). A network busy from the start gets it
+ * FILE_TRIM_LATEST_MS after the first call, a one-time pause of some ms.
  * @param loop the event loop's post handlers and its per-type event counts
  * @param types the event types that count (loop.ts: EPOLL_TRAFFIC_TYPES)
  * @param quietMs how long without events (ms)
@@ -113,14 +116,17 @@ export function filePagesTrimWhenQuiet(
   let done = false;
   let seen = -1;
   let quietSince = 0;
+  let first = -1;
   loop.post.push((now) => {
     if (done) return;
+    if (first < 0) first = now;
     let total = 0;
     for (let i = 0; i < types.length; i++) total += loop.events[types[i]!]!;
     if (total !== seen) {
       seen = total;
       quietSince = now;
-    } else if (now - quietSince >= quietMs) {
+    }
+    if (now - quietSince >= quietMs || now - first >= FILE_TRIM_LATEST_MS) {
       done = true;
       trim();
     }

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { filePagesFind, filePagesTrim, filePagesTrimWhenQuiet } from "./file_pages.ts";
+import {
+  FILE_TRIM_LATEST_MS,
+  filePagesFind,
+  filePagesTrim,
+  filePagesTrimWhenQuiet,
+} from "./file_pages.ts";
 
 const SMAPS =
   `55d0a0000000-55d0a1000000 r--p 00000000 08:01 1234                       /usr/bin/deno
@@ -69,4 +74,16 @@ Deno.test("filePagesTrimWhenQuiet() trims once, after the loop has dispatched no
   assert.equal(trims, 1);
   for (let t = 6050; t < 9000; t += 50) tick(t);
   assert.equal(trims, 1, "trimmed more than once");
+});
+
+Deno.test("filePagesTrimWhenQuiet() trims a network busy from the start after FILE_TRIM_LATEST_MS", () => {
+  const loop = { post: [] as ((now: number) => void)[], events: new Float64Array(2) };
+  let trimmedAt = -1;
+  filePagesTrimWhenQuiet(loop, [1], 1000, () => trimmedAt = t);
+  let t = 0;
+  for (; t <= 2 * FILE_TRIM_LATEST_MS; t += 50) {
+    loop.events[1]!++;
+    loop.post.forEach((p) => p(t));
+  }
+  assert.equal(trimmedAt, FILE_TRIM_LATEST_MS);
 });
