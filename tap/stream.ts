@@ -84,6 +84,14 @@ const SO_SNDBUFFORCE = 32;
 const SO_RCVBUFFORCE = 33;
 const SO_PEERCRED = 17;
 
+/** Writes a frame's length into the 4 bytes before it, big-endian. */
+function lengthWrite(buf: Uint8Array, off: number, frameLen: number): void {
+  buf[off] = frameLen >>> 24;
+  buf[off + 1] = (frameLen >>> 16) & 0xff;
+  buf[off + 2] = (frameLen >>> 8) & 0xff;
+  buf[off + 3] = frameLen & 0xff;
+}
+
 /** Counters of the stream backend. */
 export interface StreamStats {
   /** clients accepted */
@@ -380,11 +388,7 @@ export class StreamTap implements TapBackend {
       this.stats.refusedFull++;
       return -EAGAIN;
     }
-    const frameLen = len - STREAM_HDR_LEN;
-    buf[0] = frameLen >>> 24;
-    buf[1] = (frameLen >>> 16) & 0xff;
-    buf[2] = (frameLen >>> 8) & 0xff;
-    buf[3] = frameLen & 0xff;
+    lengthWrite(buf, 0, len - STREAM_HDR_LEN);
     const n = libc.symbols.send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n === len) return len;
     if (n < 0) {
@@ -437,11 +441,7 @@ export class StreamTap implements TapBackend {
     for (let i = 0; i < count; i++) {
       const off = offs[i]!;
       const len = lens[i]!;
-      const frameLen = len - STREAM_HDR_LEN;
-      buf[off] = frameLen >>> 24;
-      buf[off + 1] = (frameLen >>> 16) & 0xff;
-      buf[off + 2] = (frameLen >>> 8) & 0xff;
-      buf[off + 3] = frameLen & 0xff;
+      lengthWrite(buf, off, len - STREAM_HDR_LEN);
       const at = this.#outBufAddr + off;
       iov.setUint32(i * 16, at % 4294967296, true);
       iov.setUint32(i * 16 + 4, Math.floor(at / 4294967296), true);
