@@ -207,18 +207,46 @@ async function startByPid(
     await stopAll(hpid, [p, holder]);
     throw e;
   }
-  const pidArg = String(hpid);
   const translator = p;
+  /* pasta maps the gateway's address to the host's loopback */
+  return translatorGuest(
+    tool,
+    translator,
+    hpid,
+    "198.51.100.1",
+    t0,
+    () => stopAll(hpid, [translator, holder]),
+  );
+}
+
+/**
+ * The guest of a translator serving the namespace of a holder process.
+ * @param tool name for messages
+ * @param translator its process
+ * @param hpid the holder's PID (its network namespace is the guest's)
+ * @param hostAddr where the guest reaches the host namespace, null when it cannot
+ * @param t0 when the start began (performance.now())
+ * @param stop stops everything started for this guest
+ * @returns the guest
+ */
+function translatorGuest(
+  tool: string,
+  translator: Proc,
+  hpid: number,
+  hostAddr: string | null,
+  t0: number,
+  stop: () => Promise<void>,
+): Guest {
+  const pidArg = String(hpid);
   return {
     tool,
     exec: (a) => ["nsenter", "-t", pidArg, "-n", "--", ...a],
     inboundAddr: "198.51.100.2",
-    /* pasta maps the gateway's address to the host's loopback */
-    hostAddr: "198.51.100.1",
+    hostAddr,
     pid: translator.pid,
     startupS: (performance.now() - t0) / 1000,
     gone: () => translator.exited ? `${tool} exited, ${translator.lastWords()}` : "",
-    stop: () => stopAll(hpid, [translator, holder]),
+    stop,
   };
 }
 
@@ -257,17 +285,7 @@ async function startPastaLike(
     await stopAll(hpid, [p]);
     throw e;
   }
-  const pidArg = String(hpid);
-  return {
-    tool,
-    exec: (a) => ["nsenter", "-t", pidArg, "-n", "--", ...a],
-    inboundAddr: "198.51.100.2",
-    hostAddr: "198.51.100.1",
-    pid: p.pid,
-    startupS: (performance.now() - t0) / 1000,
-    gone: () => p.exited ? `${tool} exited, ${p.lastWords()}` : "",
-    stop: () => stopAll(hpid, [p]),
-  };
+  return translatorGuest(tool, p, hpid, "198.51.100.1", t0, () => stopAll(hpid, [p]));
 }
 
 /** Extra `deno run` options for orzo (BENCH_ORZO_FLAGS, e.g. `--v8-flags=--perf-basic-prof`). */
@@ -401,18 +419,8 @@ export const startSlirp: Starter = async (t, fwd) => {
     await cleanup();
     throw e;
   }
-  const pidArg = String(hpid);
-  return {
-    tool: "slirp4netns",
-    exec: (a) => ["nsenter", "-t", pidArg, "-n", "--", ...a],
-    inboundAddr: "198.51.100.2",
-    /* --disable-host-loopback */
-    hostAddr: null,
-    pid: slirp.pid,
-    startupS: (performance.now() - t0) / 1000,
-    gone: () => slirp?.exited ? `slirp4netns exited, ${slirp.lastWords()}` : "",
-    stop: cleanup,
-  };
+  /* --disable-host-loopback: no way to the host */
+  return translatorGuest("slirp4netns", slirp!, hpid, null, t0, cleanup);
 };
 
 /**
