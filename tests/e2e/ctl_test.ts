@@ -35,16 +35,27 @@ async function ctlOk(sock: string, ...args: string[]): Promise<Record<string, un
   return JSON.parse(r.stdout);
 }
 
-/** A TCP client with the given size through tcp_peer's half-close exchange, in a namespace. */
-function tcpClient(ns: string, addr: string, port: number, size: number) {
-  return run(denoIn(ns, TCP_PEER, ["client-halfclose", addr, `${port}`, `${size}`]), {
-    timeoutMs: 60000,
-  });
+/** The argv prefix that runs a command in a namespace: by name, or that of a process (PID). */
+function inNs(ns: string | number): string[] {
+  return typeof ns === "string" ? ["ip", "netns", "exec", ns] : ["nsenter", "-t", `${ns}`, "-n"];
 }
 
-/** A UDP client job (udp_peer client), its JSON result. */
-async function udpClient(ns: string, args: string): Promise<Record<string, number | boolean>> {
-  const r = await run(denoIn(ns, UDP_PEER, ["client", ...args.split(" ")]), { timeoutMs: 60000 });
+/** Runs a command in a namespace (see inNs). */
+function runIn(ns: string | number, cmd: string[]) {
+  return run([...inNs(ns), ...cmd], { env: ENV, timeoutMs: 60000 });
+}
+
+/** A TCP client with the given size through tcp_peer's half-close exchange, in a namespace. */
+function tcpClient(ns: string | number, addr: string, port: number, size: number) {
+  return runIn(ns, denoIn(null, TCP_PEER, ["client-halfclose", addr, `${port}`, `${size}`]));
+}
+
+/** A UDP client job (udp_peer client) in a namespace, its JSON result. */
+async function udpClient(
+  ns: string | number,
+  args: string,
+): Promise<Record<string, number | boolean>> {
+  const r = await runIn(ns, denoIn(null, UDP_PEER, ["client", ...args.split(" ")]));
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }
@@ -243,11 +254,6 @@ Deno.test({
   },
 });
 
-/** Runs a command in the guest's namespace, entered through a process in it. */
-function inGuest(pid: number, cmd: string[]) {
-  return run(["nsenter", "-t", String(pid), "-n", ...cmd], { env: ENV, timeoutMs: 60000 });
-}
-
 Deno.test({
   name: "ctl: -T and -U forwards added and removed at run time, guest loopback to host loopback",
   ignore: !isRoot,
@@ -276,12 +282,8 @@ Deno.test({
           const guest = Number((await Deno.readTextFile(`${dir}/guest.pid`)).trim());
           assert.ok(guest > 0);
           const tcp = (addr: string, port: number, size: number) =>
-            inGuest(guest, [...PEER.split(" "), "client-halfclose", addr, `${port}`, `${size}`]);
-          const udp = async (args: string) => {
-            const r = await inGuest(guest, [...`${UDP_RUN} client ${args}`.split(" ")]);
-            assert.equal(r.code, 0, r.stderr);
-            return JSON.parse(r.stdout.trim().split("\n").pop()!) as Record<string, unknown>;
-          };
+            tcpClient(guest, addr, port, size);
+          const udp = (args: string) => udpClient(guest, args);
 
           /* nothing forwarded yet: refused in the guest */
           assert.notEqual((await tcp("127.0.0.1", 19110, 1000)).code, 0);
@@ -299,7 +301,7 @@ Deno.test({
           assert.equal(bad.code, 1);
           assert.match(bad.stderr, /^orzo ctl: Conflicting port forwarding.*\n$/);
           /* the guest's ports in use: orzo's sockets on its loopback */
-          const ss = await inGuest(guest, ["ss", "-Hltnu", "sport = :19110 or sport = :19210"]);
+          const ss = await runIn(guest, ["ss", "-Hltnu", "sport = :19110 or sport = :19210"]);
           assert.match(ss.stdout, /tcp.*127\.0\.0\.1:19110/);
           assert.match(ss.stdout, /udp.*127\.0\.0\.1:19210/);
 

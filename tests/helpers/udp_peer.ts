@@ -172,6 +172,24 @@ async function runJob(job: Job): Promise<Record<string, unknown>> {
     else bad++;
   }
   const ms = performance.now() - t0;
+  const { serverCount, serverBytes, hashOk } = await serverTotals(conn, to, buf, timeoutMs, h);
+  conn.close();
+  return { ...job, sent: count, ok, lost, bad, bytes, ms, serverCount, serverBytes, hashOk };
+}
+
+/**
+ * Asks the echo server for its totals (an empty datagram; it answers
+ * "H COUNT BYTES HASH"), up to three times, skipping late echoes.
+ * @returns the server's count and bytes (-1 when it never answered), and
+ *   whether its hash matches `h`
+ */
+async function serverTotals(
+  conn: Deno.DatagramConn,
+  to: Deno.NetAddr,
+  buf: Uint8Array,
+  timeoutMs: number,
+  h: number,
+): Promise<{ serverCount: number; serverBytes: number; hashOk: boolean }> {
   let serverCount = -1;
   let serverBytes = -1;
   let hashOk = false;
@@ -188,8 +206,7 @@ async function runJob(job: Job): Promise<Record<string, unknown>> {
       break;
     }
   }
-  conn.close();
-  return { ...job, sent: count, ok, lost, bad, bytes, ms, serverCount, serverBytes, hashOk };
+  return { serverCount, serverBytes, hashOk };
 }
 
 async function burst(args: string[]): Promise<void> {
@@ -235,22 +252,7 @@ async function burst(args: string[]): Promise<void> {
     }
   }
   const ms = performance.now() - t0;
-  let serverCount = -1;
-  let serverBytes = -1;
-  let hashOk = false;
-  for (let attempt = 0; attempt < 3 && serverCount < 0; attempt++) {
-    await conn.send(new Uint8Array(0), to);
-    for (;;) {
-      const r = await recvTimeout(conn, buf, timeoutMs);
-      if (r === null) break;
-      const m = /^H (\d+) (\d+) (\d+)$/.exec(new TextDecoder().decode(r));
-      if (m === null) continue; /* a late echo */
-      serverCount = Number(m[1]);
-      serverBytes = Number(m[2]);
-      hashOk = Number(m[3]) === h;
-      break;
-    }
-  }
+  const { serverCount, serverBytes, hashOk } = await serverTotals(conn, to, buf, timeoutMs, h);
   conn.close();
   const sentCount = rounds * per;
   console.log(JSON.stringify({
