@@ -779,29 +779,35 @@ for (const [what, o] of MALFORMED) {
 
 /* ------------------------------------------------------------ inbound (-t) */
 
+/** A host listener with -t forwarding of its port to `target` on the guest. */
+function inboundSetup(h: Harness, v6: boolean, target: number): number {
+  const port = closedPort(v6);
+  const spec = fwdSpecNew();
+  spec.mode = "spec";
+  spec.rules.push({
+    addr: v6 ? "::1" : "127.0.0.1",
+    first: port,
+    last: port,
+    to: target,
+    weak: false,
+    scan: false,
+    source: `-t ${port}:${target}`,
+  });
+  const l = listenRules(h.loop, spec, v6);
+  h.owned.push({ close: () => l.closeAll() });
+  assert.equal(l.count, 1, "listening sockets");
+  tcpSetListeners(l);
+  return port;
+}
+
 for (const v6 of [false, true]) {
   tcpTest(
     `tcpListenHandler() turns a host connection into a SYN to the guest, completed by its SYN-ACK (${
       famName(v6)
     })`,
     async (h) => {
-      const port = closedPort(v6);
       const target = 8080;
-      const spec = fwdSpecNew();
-      spec.mode = "spec";
-      spec.rules.push({
-        addr: v6 ? "::1" : "127.0.0.1",
-        first: port,
-        last: port,
-        to: target,
-        weak: false,
-        scan: false,
-        source: `-t ${port}:${target}`,
-      });
-      const l = listenRules(h.loop, spec, v6);
-      h.owned.push({ close: () => l.closeAll() });
-      assert.equal(l.count, 1, "listening sockets");
-      tcpSetListeners(l);
+      const port = inboundSetup(h, v6, target);
       const client = HostConn.connect(v6, port);
       h.owned.push(client);
       const syn = expectTcp(
@@ -876,26 +882,6 @@ function tapUnfill(h: Harness): Uint8Array[] {
  */
 function simStart(): number {
   return performance.now();
-}
-
-/** A host listener with -t forwarding of its port to `target` on the guest. */
-function inboundSetup(h: Harness, v6: boolean, target: number): number {
-  const port = closedPort(v6);
-  const spec = fwdSpecNew();
-  spec.mode = "spec";
-  spec.rules.push({
-    addr: v6 ? "::1" : "127.0.0.1",
-    first: port,
-    last: port,
-    to: target,
-    weak: false,
-    scan: false,
-    source: `-t ${port}:${target}`,
-  });
-  const l = listenRules(h.loop, spec, v6);
-  h.owned.push({ close: () => l.closeAll() });
-  tcpSetListeners(l);
-  return port;
 }
 
 for (const v6 of [false, true]) {
