@@ -43,7 +43,7 @@ import { debug, info } from "./log.ts";
 import { ConfError } from "./conf/errors.ts";
 import { nlClose, nlOpen } from "./ffi/netlink_io.ts";
 import { statsStart } from "./stats.ts";
-import { protoInit } from "./protocols.ts";
+import { flowTableHooks, protoInit } from "./protocols.ts";
 import { CtlServer } from "./fwd/ctl.ts";
 import { netCounters } from "./counters.ts";
 import { udpStatsLine } from "./udp/udp.ts";
@@ -188,10 +188,7 @@ export async function passtRun(
       icmpStatsLine(),
     ]);
   }
-  /* last after each batch: flows closed during it become reusable */
-  loop.post.push(() => c.flows.flowDeferHandler());
-  /* a handler that failed while setting a flow up must not wedge the table */
-  loop.recover.push(() => c.flows.flowSetupAbandon());
+  flowTableHooks(c, loop);
 
   const stopOn = (sig: Deno.Signal, code: number) => {
     if (embed !== undefined) return;

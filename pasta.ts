@@ -59,7 +59,7 @@ import { hostUpstream, nlOpen } from "./ffi/netlink_io.ts";
 import type { Upstream } from "./ffi/netlink_io.ts";
 import { nsConfigure, type NsConfInput, nsLoopbackUp } from "./ns/ns_conf.ts";
 import { statsStart } from "./stats.ts";
-import { type Protocols, protoInit } from "./protocols.ts";
+import { flowTableHooks, type Protocols, protoInit } from "./protocols.ts";
 import { CtlServer } from "./fwd/ctl.ts";
 import { netCounters } from "./counters.ts";
 import { fdBudgetLine } from "./flow/fd_budget.ts";
@@ -391,10 +391,7 @@ export async function pastaRun(
       spliceStatsLine(),
     ]);
   }
-  /* last after each batch: flows closed during it become reusable */
-  loop.post.push(() => c.flows.flowDeferHandler());
-  /* a handler that failed while setting a flow up must not wedge the table */
-  loop.recover.push(() => c.flows.flowSetupAbandon());
+  flowTableHooks(c, loop);
 
   let child = -1;
   loop.on(EPOLL_TYPE_PIDFD, (_fd, data) => {

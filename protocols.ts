@@ -130,3 +130,16 @@ export async function protoInit(
   await Promise.resolve();
   return { ...out, fwd: new FwdRuntime(c, conf, dirs) };
 }
+
+/**
+ * Registers the flow table's own hooks on the loop, after every protocol's:
+ * flows closed during a batch become reusable at its end (last post
+ * handler), and a handler that failed while setting a flow up does not
+ * wedge the table (recovery).
+ * @param c execution context
+ * @param loop the event loop
+ */
+export function flowTableHooks(c: Ctx, loop: EventLoop): void {
+  loop.post.push(() => c.flows.flowDeferHandler());
+  loop.recover.push(() => c.flows.flowSetupAbandon());
+}

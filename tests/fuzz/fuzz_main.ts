@@ -59,6 +59,7 @@ import { icmpCloseAll, icmpInit, icmpStatsLine } from "../../icmp/icmp.ts";
 import { configDefaults } from "../../conf/config.ts";
 import { FakeTap } from "../helpers/fake_tap.ts";
 import { mutate, Prng, randomFrame, SEED_KINDS, seedFrame, tcpFrame } from "./frames.ts";
+import { flowTableHooks } from "../../protocols.ts";
 
 /** Frames written per loop wakeup (tap/tap.ts reads at most 64 per event). */
 const BATCH = 64;
@@ -127,8 +128,7 @@ tcpInit(c, loop);
 tcpSetHalfOpenMax(HALF_OPEN);
 udpInit(c, loop, configDefaults("pasta"), { nsSync: null });
 icmpInit(c, loop);
-loop.post.push(() => c.flows.flowDeferHandler());
-loop.recover.push(() => c.flows.flowSetupAbandon());
+flowTableHooks(c, loop);
 
 /* ------------------------------------------------- servers on the loopback */
 
