@@ -124,6 +124,9 @@ Deno.test({
           "--",
           "sh",
           "-c",
+          /* the gateway's address resolved first: datagrams queued while ARP or NDP
+           * resolves it can be overtaken by later ones (the guest's kernel) */
+          `ping -c 1 -W 2 203.0.113.10 >/dev/null; ping -c 1 -W 2 2001:db8:2::10 >/dev/null; ` +
           `${PEER_RUN} burst 203.0.113.10 5000 100 40 1400; ` +
           `${PEER_RUN} burst 2001:db8:2::10 5001 100 40 1400; ` +
           /* larger than the uplink's MTU: the kernel refuses GSO, sendmmsg() takes over */
