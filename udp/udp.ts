@@ -1098,6 +1098,24 @@ function sockErrClear(fd: number): void {
 }
 
 /**
+ * Writes the Ethernet, IP and UDP headers in front of slot i's payload, from
+ * flow side `to`'s addresses and ports.
+ * @returns the offset of the IP header in `frames` (Ethernet 14 bytes before,
+ *   UDP right before the payload)
+ */
+function slotHeadersWrite(c: Ctx, i: number, to: number, v6: boolean, l4len: number): number {
+  const fl = c.flows;
+  const a = to * 16;
+  const udp = i * SLOT + PAYLOAD_OFF - 8;
+  const ip = udp - (v6 ? 40 : 20);
+  l2l3Write(c, frames, framesDv, ip - 14, v6, IPPROTO_UDP, fl.laddr, a, fl.raddr, a, l4len);
+  framesDv.setUint16(udp, fl.lport[to]!);
+  framesDv.setUint16(udp + 2, fl.rport[to]!);
+  framesDv.setUint16(udp + 4, l4len);
+  return ip;
+}
+
+/**
  * Writes datagram i of the batch to the guest, for flow side `to` (on the
  * tap).
  */
@@ -1116,15 +1134,10 @@ function tapSendSlot(st: UdpState, i: number, to: number): void {
     st.stats.dropped++;
     return;
   }
-  const base = i * SLOT;
-  const udp = base + PAYLOAD_OFF - 8;
-  const ip = udp - (v6 ? 40 : 20);
-  const eth = ip - 14;
   const l4len = len + 8;
-  l2l3Write(c, frames, framesDv, eth, v6, IPPROTO_UDP, fl.laddr, a, fl.raddr, a, l4len);
-  framesDv.setUint16(udp, fl.lport[to]!);
-  framesDv.setUint16(udp + 2, fl.rport[to]!);
-  framesDv.setUint16(udp + 4, l4len);
+  const ip = slotHeadersWrite(c, i, to, v6, l4len);
+  const udp = i * SLOT + PAYLOAD_OFF - 8;
+  const eth = ip - 14;
   const hdrLen = c.tapHdrLen;
   l4Finish(c, frames, framesDv, eth, udp, l4len, 6, pseudoSum(frames, ip, v6, IPPROTO_UDP, l4len));
   const frameLen = udp - eth + l4len;
@@ -1253,20 +1266,15 @@ function tapSendUso(st: UdpState, i: number, k: number, to: number): boolean {
     usoIovDv.setUint32(at + 12, 0, true);
     total += len;
   }
-  const base = i * SLOT;
-  const udp = base + PAYLOAD_OFF - 8;
-  const ip = udp - (v6 ? 40 : 20);
-  const eth = ip - 14;
   const l4len = total + 8;
-  l2l3Write(c, frames, framesDv, eth, v6, IPPROTO_UDP, fl.laddr, a, fl.raddr, a, l4len);
-  framesDv.setUint16(udp, fl.lport[to]!);
-  framesDv.setUint16(udp + 2, fl.rport[to]!);
-  framesDv.setUint16(udp + 4, l4len);
+  const ip = slotHeadersWrite(c, i, to, v6, l4len);
+  const udp = i * SLOT + PAYLOAD_OFF - 8;
+  const eth = ip - 14;
   const partial = pseudoSum(frames, ip, v6, IPPROTO_UDP, l4len);
   vnetCsumWrite(frames, framesDv, eth - 12, udp, 6, partial, VIRTIO_NET_HDR_GSO_UDP_L4, size);
   framesDv.setUint16(eth - 12 + 2, udp + 8 - eth, true); /* hdr_len */
   /* the first iovec starts at the virtio-net header, before the first payload */
-  const hdrBytes = PAYLOAD_OFF - (eth - 12 - base);
+  const hdrBytes = PAYLOAD_OFF - (eth - 12 - i * SLOT);
   putPtr(usoIovDv, 0, slotPayloadAddr - PAYLOAD_OFF + eth - 12);
   usoIovDv.setUint32(8, size + hdrBytes, true);
   const n = libc.symbols.writev(c.tapFd, usoIov, k);
