@@ -51,6 +51,7 @@ import { icmpStatsLine } from "./icmp/icmp.ts";
 import { tcpCloseAll, tcpStatsLine, tcpTapWritable } from "./tcp/tcp.ts";
 import { timerAck } from "./ffi/timer.ts";
 import { filePagesTrimWhenQuiet } from "./ffi/file_pages.ts";
+import { v8WorkersDeprioritise } from "./ffi/threads.ts";
 import { fdBudgetLine } from "./flow/fd_budget.ts";
 import {
   ctxAddressing,
@@ -68,6 +69,7 @@ import {
 export async function passtMain(conf: Config): Promise<number> {
   const keep = conf.fd !== undefined ? [conf.fd] : [];
   closeInheritedFds(isDaemonChild() ? [DAEMON_FD, ...keep] : keep);
+  v8WorkersDeprioritise(); /* as pasta.ts */
   if (conf.vhostUser) throw new ConfError("--vhost-user is not supported yet");
   const ids = targetIds(conf.runas);
   const background = !conf.foreground;

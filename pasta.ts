@@ -47,6 +47,7 @@ import { needUserns, reexecInNewUserns, reexecInUserns, userNsCheck } from "./ns
 import { DAEMON_FD, daemonize, daemonReady, isDaemonChild } from "./daemon.ts";
 import { closeInheritedFds } from "./isolate/fds.ts";
 import { filePagesTrimWhenQuiet } from "./ffi/file_pages.ts";
+import { v8WorkersDeprioritise } from "./ffi/threads.ts";
 import { isolate, keptCaps } from "./isolate/isolate.ts";
 import { targetIds, type UserIds } from "./isolate/users.ts";
 import { tapHandler, tapNew, VNET_HDR_LEN } from "./tap/tap.ts";
@@ -225,6 +226,9 @@ export function usable6(up: Upstream | null, conf: Config): Upstream | null {
  */
 export async function pastaMain(conf: Config): Promise<number> {
   closeInheritedFds(isDaemonChild() ? [DAEMON_FD] : []);
+  /* V8's compile jobs must not hold the CPU when the loop wakes up; before
+   * isolate(): a process that is not dumpable cannot read its threads' names */
+  v8WorkersDeprioritise();
   const target = nsTarget(conf);
 
   if (needUserns()) {

@@ -132,6 +132,8 @@ export const LIBC_SYMBOLS = {
   /* getpid() on one of Deno's blocking threads: awaiting it parks the main
    * thread's runtime, which then takes pending signals (loop.ts) */
   getpid_async: { name: "getpid", parameters: [], result: "i32", nonblocking: true },
+  /* int setpriority(int which, id_t who, int prio): a thread's nice value (set-up only) */
+  setpriority: { parameters: ["i32", "u32", "i32"], result: "i32" },
   /* pid_t gettid(void) */
   gettid: { parameters: [], result: "i32" },
   /* uid_t getuid(void) */

@@ -18,47 +18,15 @@
 
 import { libc } from "../ffi/libc.ts";
 import { errno } from "../ffi/errno.ts";
-import { cString } from "../ffi/mem.ts";
-import { F_GETFD, FD_CLOEXEC, O_CLOEXEC, O_RDONLY } from "../ffi/layout.ts";
-
-/** getdents64(2) on x86_64. */
-const SYS_GETDENTS64 = 217;
-/** O_DIRECTORY */
-const O_DIRECTORY = 0o200000;
+import { procDirNumbers } from "../ffi/proc_dir.ts";
+import { F_GETFD, FD_CLOEXEC } from "../ffi/layout.ts";
 
 /**
  * Lists this process's open descriptors (from /proc/self/fd).
  * @returns the descriptor numbers, ascending; empty when /proc is not there
  */
 export function openFds(): number[] {
-  const dir = libc.symbols.open(cString("/proc/self/fd"), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-  if (dir < 0) return [];
-  const out: number[] = [];
-  const buf = new Uint8Array(8192);
-  const addr = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
-  const dv = new DataView(buf.buffer);
-  try {
-    for (let rounds = 0; rounds < 4096; rounds++) {
-      const n = Number(libc.symbols.syscall4(BigInt(SYS_GETDENTS64), BigInt(dir), addr, 8192n));
-      if (n <= 0) break;
-      /* struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name */
-      for (let off = 0; off + 19 < n;) {
-        const reclen = dv.getUint16(off + 16, true);
-        if (reclen === 0) break;
-        let end = off + 19;
-        while (end < off + reclen && buf[end] !== 0) end++;
-        const name = new TextDecoder().decode(buf.subarray(off + 19, end));
-        if (/^[0-9]+$/.test(name)) {
-          const fd = Number(name);
-          if (fd !== dir) out.push(fd);
-        }
-        off += reclen;
-      }
-    }
-  } finally {
-    libc.symbols.close(dir);
-  }
-  return out.sort((a, b) => a - b);
+  return procDirNumbers("/proc/self/fd");
 }
 
 /**
