@@ -1,12 +1,13 @@
 /**
  * loop_test.ts - the event loop's dispatch boundary: a failing handler is
- * counted and the recovery hooks put the flow table right.
+ * counted and the recovery hooks put the flow table right; when run()
+ * yields to Deno's runtime.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { EPOLL_TYPE_PING, EPOLL_TYPE_UDP, EventLoop } from "./loop.ts";
+import { EPOLL_TYPE_PING, EPOLL_TYPE_UDP, EventLoop, SIGNAL_CHECK_MS, yieldNow } from "./loop.ts";
 import { FLOW_STATE_FREE, FLOW_TYPE_UDP, FlowTable } from "./flow/table.ts";
 import { PIF_HOST, PIF_TAP } from "./flow/pif.ts";
 import { libc } from "./ffi/libc.ts";
@@ -58,5 +59,50 @@ Deno.test("EventLoop: a handler failing mid flow set-up leaves the table usable"
   } finally {
     for (const fd of [bad, badW, good, goodW]) libc.symbols.close(fd);
     loop.epoll.close();
+  }
+});
+
+Deno.test("yieldNow: on a signal; once due, at the first idle wait or at twice the period", () => {
+  assert.equal(yieldNow(-4, 0), true, "EINTR: a signal is waiting for its listener");
+  assert.equal(yieldNow(0, SIGNAL_CHECK_MS - 1), false, "not due yet");
+  assert.equal(yieldNow(3, SIGNAL_CHECK_MS - 1), false, "not due yet");
+  assert.equal(yieldNow(0, SIGNAL_CHECK_MS), true, "due and idle");
+  /* due, but events came in the short wait: a reply in flight goes first */
+  assert.equal(yieldNow(1, SIGNAL_CHECK_MS), false);
+  assert.equal(yieldNow(1, 2 * SIGNAL_CHECK_MS - 1), false);
+  assert.equal(yieldNow(1, 2 * SIGNAL_CHECK_MS), true, "events that never stop wait no longer");
+});
+
+Deno.test("EventLoop.run: yields under events that never stop, and when idle", async () => {
+  for (const busy of [true, false]) {
+    const loop = new EventLoop();
+    const [r, w] = readablePipe();
+    const yields: number[] = [];
+    let events = 0;
+    try {
+      /* level-triggered and never drained: every wait returns at once */
+      if (busy) loop.epoll.add(r, EPOLLIN, EPOLL_TYPE_UDP);
+      loop.on(EPOLL_TYPE_UDP, () => events++);
+      loop.yieldMore = () => {
+        yields.push(performance.now());
+        if (yields.length === 4) loop.stop(0);
+        return false;
+      };
+      const t0 = performance.now();
+      assert.equal(await loop.run(1000), 0);
+      const took = performance.now() - t0;
+      assert.equal(yields.length, 4);
+      assert.equal(events > 0, busy);
+      /* four yields: each SIGNAL_CHECK_MS after the last when idle, and 2 *
+       * SIGNAL_CHECK_MS when events never leave the loop idle; the upper
+       * bound leaves room for a slow machine */
+      const period = (busy ? 2 : 1) * SIGNAL_CHECK_MS;
+      assert.ok(took >= 4 * period - 1, `busy ${busy}: four yields after ${took} ms`);
+      assert.ok(took < 4 * period + 1000, `busy ${busy}: four yields took ${took} ms`);
+    } finally {
+      libc.symbols.close(r);
+      libc.symbols.close(w);
+      loop.epoll.close();
+    }
   }
 });
