@@ -53,12 +53,12 @@ import { targetIds, type UserIds } from "./isolate/users.ts";
 import { tapHandler, tapNew, VNET_HDR_LEN } from "./tap/tap.ts";
 import { tapDeviceBackend } from "./tap/backend.ts";
 import { pcapClose, pcapOpen } from "./pcap.ts";
-import { debug, info } from "./log.ts";
+import { debug, info, LOG_DEBUG, logLevel } from "./log.ts";
 import { ConfError } from "./conf/errors.ts";
 import { parseIp4, parseIp6 } from "./conf/addr.ts";
 import { hostUpstream, nlOpen } from "./ffi/netlink_io.ts";
 import type { Upstream } from "./ffi/netlink_io.ts";
-import { nsConfigure, type NsConfInput, nsLoopbackUp } from "./ns/ns_conf.ts";
+import { nsAddrsConfigure, type NsConfInput, nsLinkPrepare, nsLoopbackUp } from "./ns/ns_conf.ts";
 import { statsStart } from "./stats.ts";
 import { flowTableHooks, type Protocols, protoInit } from "./protocols.ts";
 import { CtlServer } from "./fwd/ctl.ts";
@@ -351,13 +351,21 @@ export async function pastaRun(
   }
   const nsNl = await ns.netlink();
   const loop = new EventLoop();
+  /* the guest's addresses and routes, set once the protocols are ready */
+  let guestConfigure = () => {};
   if (conf.spliceOnly) {
     nsLoopbackUp(nsNl);
     debug("--splice-only: no tap device, loopback forwarding only");
   } else {
     const ifname = conf.nsIfname ?? (local ? undefined : (up4 ?? up6)?.ifname) ??
       PASTA_DEFAULT_IFNAME;
-    await pastaTap(c, conf, ns, loop, ifname, { hostNl, nsNl, up4, up6, local });
+    guestConfigure = await pastaTap(c, conf, ns, loop, ifname, {
+      hostNl,
+      nsNl,
+      up4,
+      up6,
+      local,
+    });
   }
 
   if (conf.pcap !== undefined) pcapOpen(conf.pcap);
@@ -447,6 +455,7 @@ export async function pastaRun(
     fwd: protos.fwd,
     stats: () => netCounters(c, loop, protos),
   }, ids);
+  guestConfigure();
   if (target === null && (embed === undefined || conf.command.length > 0)) {
     const argv = conf.command.length > 0 ? conf.command : [defaultShell()];
     child = await ns.spawn(argv, environWith({}, "ORZO_"));
@@ -470,7 +479,8 @@ export async function pastaRun(
   /* one turn of Deno's runtime, which the loop gives it now and then: it
    * finishes setting up the signal listeners (a socket of its own) */
   await libc.symbols.getpid_async();
-  const fdsAtStart = fdCount();
+  /* (4096 fcntl() calls: only for the debug line at exit) */
+  const fdsAtStart = logLevel >= LOG_DEBUG ? fdCount() : -1;
   /* start-up's share of the deno binary leaves the RSS once the loop is
    * quiet; the loop's comes back */
   if (embed === undefined) filePagesTrimWhenQuiet(loop, EPOLL_TRAFFIC_TYPES);
@@ -486,7 +496,9 @@ export async function pastaRun(
   debug(spliceStatsLine());
   tcpCloseAll();
   spliceCloseAll();
-  debug(`fds: ${fdsAtStart} when the loop started, ${fdCount()} at exit`);
+  if (logLevel >= LOG_DEBUG) {
+    debug(`fds: ${fdsAtStart} when the loop started, ${fdCount()} at exit`);
+  }
   ns.close();
   pcapClose();
   if (conf.pidFile !== undefined && libc.symbols.unlink(cString(conf.pidFile)) < 0) {
@@ -510,8 +522,9 @@ export function tapStatsLine(c: Ctx, loop: EventLoop): string {
 }
 
 /**
- * Creates the tap in the guest's namespace, configures it and hands its
- * frames to the loop.
+ * Creates the tap in the guest's namespace and hands its frames to the
+ * loop.
+ * @returns what gives the guest its addresses and routes (nsAddrsConfigure)
  */
 async function pastaTap(
   c: Ctx,
@@ -520,11 +533,12 @@ async function pastaTap(
   loop: EventLoop,
   ifname: string,
   io: Omit<NsConfInput, "tapName">,
-): Promise<void> {
+): Promise<() => void> {
   /* ORZO_NO_OFFLOAD: no virtio-net header, orzo computes every checksum */
   const offload = getEnv("ORZO_NO_OFFLOAD") === undefined;
   const { tapFd, name } = await ns.tap(ifname, offload);
-  nsConfigure(c, conf, { ...io, tapName: name });
+  const nsIo = { ...io, tapName: name };
+  const idx = nsLinkPrepare(c, conf, nsIo);
   debug(`tap ${name} ready in namespace fd ${c.nsFd}`);
   const tap = tapNew(tapFd, offload ? VNET_HDR_LEN : 0);
   c.tapFd = tapFd;
@@ -537,6 +551,7 @@ async function pastaTap(
       loop.stop(0);
     }
   });
+  return () => nsAddrsConfigure(c, conf, nsIo, idx);
 }
 
 function defaultShell(): string {

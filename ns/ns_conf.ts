@@ -66,14 +66,17 @@ export function nsLoopbackUp(nsNl: number): void {
 }
 
 /**
- * Configures loopback and the tap in the guest's namespace.
+ * Brings loopback up in the guest's namespace and learns (or sets, with
+ * --ns-mac-addr) the tap's MAC address: what orzo needs before its
+ * protocols start (listeners on the guest's loopback). The guest has no
+ * route through the tap yet: {@linkcode nsAddrsConfigure} gives it one.
  * @param c execution context (guest MAC is filled in)
  * @param conf the configuration
  * @param io sockets and the host's upstream interfaces
  * @returns the tap's interface index in the guest's namespace
  */
-export function nsConfigure(c: Ctx, conf: Config, io: NsConfInput): number {
-  const { nsNl, hostNl } = io;
+export function nsLinkPrepare(c: Ctx, conf: Config, io: NsConfInput): number {
+  const { nsNl } = io;
   nsLoopbackUp(nsNl);
   const link = nlLinkByName(nsNl, io.tapName);
   const idx = link.index;
@@ -85,8 +88,22 @@ export function nsConfigure(c: Ctx, conf: Config, io: NsConfInput): number {
     }
     c.guestMac.set(conf.nsMac);
   } else if (link.mac !== null) c.guestMac.set(link.mac);
+  return idx;
+}
 
-  if (!conf.configNet) return idx;
+/**
+ * With --config-net, sets the tap's MTU, brings it up and gives it the
+ * addresses and routes: from here on the guest sends through it, so orzo
+ * does it last, once its loop can answer (a guest that pings as soon as its
+ * route appears would otherwise wait for the protocols' set-up).
+ * @param c execution context
+ * @param conf the configuration
+ * @param io sockets and the host's upstream interfaces
+ * @param idx the tap's interface index (from nsLinkPrepare())
+ */
+export function nsAddrsConfigure(c: Ctx, conf: Config, io: NsConfInput, idx: number): void {
+  const { nsNl, hostNl } = io;
+  if (!conf.configNet) return;
 
   if (c.mtu !== 0) nlSetMtu(nsNl, idx, c.mtu);
   const noarp = c.ip6.enabled ? IFF_NOARP : 0;
@@ -147,5 +164,4 @@ export function nsConfigure(c: Ctx, conf: Config, io: NsConfInput): number {
       fail("Couldn't set IPv6 route(s) in guest", e);
     }
   }
-  return idx;
 }
