@@ -19,6 +19,11 @@ const errnoSlot = new Int32Array(
 export function errno(): number {
   return errnoSlot[0]!;
 }
+/* Compiled now, not at its first call: V8 compiles a function lazily when it
+ * is first called, between the failed call and the read of its errno, and
+ * with --perf-basic-prof it then writes its perf map, which can change
+ * errno (`orzo -s PATH` reported a free path as in use). */
+errno();
 
 /** Linux errno numbers by name (x86_64 / generic). */
 export const ERRNO = {

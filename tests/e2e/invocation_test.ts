@@ -93,3 +93,31 @@ Deno.test("--print-capabilities: no vhost-user back-end yet, so one line and sta
     assert.match(r.stderr, /--print-capabilities: no vhost-user back-end/);
   }
 });
+
+Deno.test("-s PATH with V8's perf map on: a free path is bound, not reported in use", async () => {
+  /* lazily compiled, errno() used to be compiled between connect() and the
+   * read of its errno, and the perf map write changed errno */
+  const dir = await Deno.makeTempDir();
+  const sock = `${dir}/s.sock`;
+  try {
+    const r = await run([
+      "sh",
+      "-c",
+      [
+        /* in the temporary directory: V8 writes its log there too */
+        `cd "$3" || exit 1; DENO_V8_FLAGS=--perf-basic-prof "$0" run --allow-ffi "$1" -f -s "$2" &`,
+        `p=$!`,
+        `for i in $(seq 200); do [ -S "$2" ] && break; kill -0 $p 2>/dev/null || break; sleep 0.05; done`,
+        `kill $p 2>/dev/null; wait $p; rm -f /tmp/perf-$p.map`,
+      ].join("\n"),
+      Deno.execPath(),
+      `${REPO}/main.ts`,
+      sock,
+      dir,
+    ], { timeoutMs: 30000 });
+    assert.match(r.stdout + r.stderr, /UNIX domain socket bound at /, r.stderr);
+    assert.doesNotMatch(r.stderr, /already in use/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
