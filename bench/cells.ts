@@ -148,6 +148,8 @@ interface IperfOpts {
   streams: number;
   /** UDP datagram size; TCP when absent */
   udpLen?: number;
+  /** TCP: the senders' total rate in Mbit/s (iperf3 -b, split over the streams); unlimited when absent */
+  rateMbps?: number;
 }
 
 /**
@@ -186,6 +188,7 @@ async function iperf(
     if (o.reverse) args.push("-B", REMOTE_ADDR);
     if (o.streams > 1) args.push("-P", String(o.streams));
     if (o.udpLen) args.push("-u", "-b", cfg.udpBw, "-l", String(o.udpLen));
+    else if (o.rateMbps) args.push("-b", `${Math.round(o.rateMbps / o.streams)}M`);
     const limit = secs + 10;
     const inHostNs = (a: string[]) => ["ip", "netns", "exec", t.host, ...a];
     const dropsAt = () =>
@@ -385,6 +388,39 @@ function tcpHostCell(streams: number): CellDef {
   };
 }
 
+/** The fixed rate of the equal-load CPU cells (Mbit/s): one every translator reaches. */
+const FIXED_RATE_MBPS = 1000;
+
+/**
+ * The translators' CPU at the same load: 4 TCP streams at FIXED_RATE_MBPS in
+ * total. The unlimited rows compare CPU per Gbit/s at whatever rate each
+ * tool reaches, 10-100 times apart where upstream pasta's outbound TCP stalls.
+ * @param reverse remote -> guest through the forwarded port; else guest -> host
+ * @returns the cell
+ */
+function tcpFixedRateCell(reverse: boolean): CellDef {
+  const what = `TCP 4 streams ${reverse ? "remote→guest" : "guest→host"} at ${
+    FIXED_RATE_MBPS / 1000
+  } Gbit/s`;
+  return {
+    id: reverse ? "tcp4r1g" : "tcp4h1g",
+    label: what,
+    fwd: reverse ? { tcp: [PORT], udp: [] } : NO_FWD,
+    rows: [{
+      label: `${what} (Gbit/s carried)`,
+      key: "gbps",
+      fmt: num("gbps", 2),
+    }, cpuRow(what)],
+    measure: (t, g, cfg) =>
+      iperf(t, g, cfg, {
+        reverse,
+        toHost: !reverse,
+        streams: 4,
+        rateMbps: FIXED_RATE_MBPS,
+      }),
+  };
+}
+
 /**
  * @param streams parallel streams
  * @param reverse remote -> guest
@@ -477,6 +513,8 @@ export const CELLS: CellDef[] = [
   tcpCell(4, false),
   tcpCell(1, true),
   tcpCell(4, true),
+  tcpFixedRateCell(false),
+  tcpFixedRateCell(true),
   rrCell(false),
   rrCell(true),
   crrCell(false),
