@@ -23,9 +23,9 @@
  * epoll_wait: a signal is acted on within about 2 * SIGNAL_CHECK_MS
  * whatever the loop is doing. Yielding when idle keeps the stall off
  * exchanges in flight: a ping every 50 ms met the due yield between its
- * request and its reply, each time (about 0.1-0.2 ms more RTT). The yield awaits a
- * trivial FFI call run on a blocking thread (getpid_async), so the runtime
- * must park. Measured here (Deno 2.9, a busy loop yielding every 50 ms):
+ * request and its reply, each time (about 0.1-0.2 ms more RTT). The yield
+ * awaits a trivial FFI call run on a blocking thread (getpid_async), so the
+ * runtime must park. Measured here (Deno 2.9, a busy loop yielding every 50 ms):
  * that yield stalls the loop 0.5 ms (1% under full load; idle, 20 wakeups a
  * second) and the listener ran within one period; setTimeout(0) also works
  * but stalls 2-4 ms (the timer's granularity: 4-8% under load); a

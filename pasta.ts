@@ -6,10 +6,14 @@
  * given (daemon.ts), read the host's upstream addressing over rtnetlink,
  * create or join the guest's network namespace on the namespace thread,
  * create the tap there (none with --splice-only: then only the loopback paths
- * work), configure it (--config-net), open the PID file, spawn the command,
- * give up privileges (isolate/isolate.ts), write the PID file, and run the
- * event loop until the command exits, the namespace goes away or a signal
- * asks us to stop. Inherited descriptors are closed first (isolate/fds.ts).
+ * work) and bring the guest's loopback up, set up the protocols and their
+ * forwards, open the PID file, give the tap its addresses and routes
+ * (--config-net: last, so that a guest using them at once finds the loop
+ * nearly ready), spawn the command, give up privileges (isolate/isolate.ts),
+ * write the PID file, and run the event loop until the command exits, the
+ * namespace goes away or a signal asks us to stop. Inherited descriptors
+ * are closed first (isolate/fds.ts), and V8's worker threads get the lowest
+ * priority (ffi/threads.ts).
  *
  * @module
  */

@@ -148,7 +148,7 @@ interface IperfOpts {
   streams: number;
   /** UDP datagram size; TCP when absent */
   udpLen?: number;
-  /** TCP: the senders' total rate in Mbit/s (iperf3 -b, split over the streams); unlimited when absent */
+  /** TCP: the senders' total rate in Mbit/s (iperf3 -b, split over the streams); else unlimited */
   rateMbps?: number;
 }
 

@@ -18,10 +18,10 @@
  * places a woken thread. The cell's p99 connection time went from 633-755
  * µs (five runs) to 505-628 µs at nice 19 (the loop thread's p99 from
  * wake-up to running: 0.11 ms) and 399-521 µs under SCHED_IDLE (four runs
- * each). Where SCHED_IDLE is refused they get nice 19. Their work is never urgent: code runs
- * unoptimised meanwhile, and a collection that waits on them is joined by
- * the thread that waits. Throughput under full load did not change (4
- * streams through the tap, both CPUs busy).
+ * each). Where SCHED_IDLE is refused they get nice 19. Their work is never
+ * urgent: code runs unoptimised meanwhile, and a collection that waits on
+ * them is joined by the thread that waits. Throughput under full load did
+ * not change (4 streams through the tap, both CPUs busy).
  *
  * @module
  */
