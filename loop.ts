@@ -18,14 +18,17 @@
  * arrives while handlers run is taken by the C-level handler then and there,
  * and the next epoll_wait is not interrupted. So the loop yields on EINTR,
  * and once SIGNAL_CHECK_MS have passed since the last yield it yields at
- * the first YIELD_IDLE_MS without events, or at 2 * SIGNAL_CHECK_MS if
- * events never stop; it never waits longer than SIGNAL_CHECK_MS in
- * epoll_wait: a signal is acted on within about 2 * SIGNAL_CHECK_MS
- * whatever the loop is doing. Yielding when idle keeps the stall off
- * exchanges in flight: a ping every 50 ms met the due yield between its
- * request and its reply, each time (about 0.1-0.2 ms more RTT). The yield
- * awaits a trivial FFI call run on a blocking thread (getpid_async), so the
- * runtime must park. Measured here (Deno 2.9, a busy loop yielding every 50 ms):
+ * the first YIELD_IDLE_MS without events, or YIELD_GRACE_MS later if events
+ * never stop; it never waits longer than SIGNAL_CHECK_MS in epoll_wait: a
+ * signal is acted on within about 2 * SIGNAL_CHECK_MS whatever the loop is
+ * doing. Yielding when idle keeps the stall off exchanges in flight: a ping
+ * every 50 ms met the due yield between its request and its reply, each
+ * time (about 0.1-0.2 ms more RTT). The grace is short because yields under
+ * load are worth their cost: held back to 2 * SIGNAL_CHECK_MS, they cost
+ * passt mode 15% more CPU per connection with a VM (bench/vm.ts: 124-133
+ * µs against 107-116 µs, VM→remote), the same as not waiting at all with a
+ * 5 ms grace. The yield awaits a trivial FFI call run on a blocking thread
+ * (getpid_async), so the runtime must park. Measured here (Deno 2.9, a busy loop yielding every 50 ms):
  * that yield stalls the loop 0.5 ms (1% under full load; idle, 20 wakeups a
  * second) and the listener ran within one period; setTimeout(0) also works
  * but stalls 2-4 ms (the timer's granularity: 4-8% under load); a
@@ -52,6 +55,9 @@ export const SIGNAL_CHECK_MS = 50;
  */
 export const YIELD_IDLE_MS = 1;
 
+/** Longest a due yield waits for YIELD_IDLE_MS without events (ms; see the module doc). */
+export const YIELD_GRACE_MS = 5;
+
 /** Longest run of extra yields asked for by {@linkcode EventLoop.yieldMore} (ms). */
 export const YIELD_MORE_MS = 20;
 
@@ -67,7 +73,7 @@ export const YIELD_MORE_MS = 20;
 export function yieldNow(n: number, sinceMs: number): boolean {
   if (n === -4) return true;
   if (sinceMs < SIGNAL_CHECK_MS) return false;
-  return n === 0 || sinceMs >= 2 * SIGNAL_CHECK_MS;
+  return n === 0 || sinceMs >= SIGNAL_CHECK_MS + YIELD_GRACE_MS;
 }
 
 /** Reference types: what an fd in the epoll set is. */
