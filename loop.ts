@@ -18,19 +18,20 @@
  * arrives while handlers run is taken by the C-level handler then and there,
  * and the next epoll_wait is not interrupted. So the loop yields on EINTR,
  * and once SIGNAL_CHECK_MS have passed since the last yield it yields at
- * the first YIELD_IDLE_MS without events, or YIELD_GRACE_MS later if events
- * never stop; it never waits longer than SIGNAL_CHECK_MS in epoll_wait: a
- * signal is acted on within about 2 * SIGNAL_CHECK_MS whatever the loop is
- * doing. Yielding when idle keeps the stall off exchanges in flight: a ping
- * every 50 ms met the due yield between its request and its reply, each
- * time (about 0.1-0.2 ms more RTT). The grace is short because yields under
- * load are worth their cost: held back to 2 * SIGNAL_CHECK_MS, they cost
- * passt mode 15% more CPU per connection with a VM (bench/vm.ts: 124-133
- * µs against 107-116 µs, VM→remote), the same as not waiting at all with a
- * 5 ms grace. The yield awaits a trivial FFI call run on a blocking thread
- * (getpid_async), so the runtime must park. Measured here (Deno 2.9, a busy loop yielding every 50 ms):
- * that yield stalls the loop 0.5 ms (1% under full load; idle, 20 wakeups a
- * second) and the listener ran within one period; setTimeout(0) also works
+ * the first YIELD_IDLE_MS without events, or YIELD_GRACE_MS after it first
+ * saw the yield due if events never stop; it never waits longer than
+ * SIGNAL_CHECK_MS in epoll_wait: a signal is acted on within about 2 *
+ * SIGNAL_CHECK_MS whatever the loop is doing. Yielding when idle keeps the
+ * stall off exchanges in flight: a ping every 50 ms met the due yield
+ * between its request and its reply, each time (about 0.1-0.2 ms more RTT).
+ * The grace is short because yields under load are worth their cost: held
+ * back to 2 * SIGNAL_CHECK_MS, they cost passt mode 15% more CPU per
+ * connection with a VM (bench/vm.ts: 124-133 µs against 107-116 µs,
+ * VM→remote), the same as not waiting at all with a 5 ms grace. The yield
+ * awaits a trivial FFI call run on a blocking thread (getpid_async), so the
+ * runtime must park. Measured here (Deno 2.9, a busy loop yielding every
+ * 50 ms): that yield stalls the loop 0.5 ms (1% under full load; idle, 20
+ * wakeups a second) and the listener ran within one period; setTimeout(0) also works
  * but stalls 2-4 ms (the timer's granularity: 4-8% under load); a
  * MessageChannel round trip stalls 0.2 ms but the listener had still not
  * run after 4.5 s (the runtime never parks). Rejected too: a self-pipe
@@ -68,12 +69,15 @@ export const YIELD_MORE_MS = 20;
  *   (after YIELD_IDLE_MS once a yield is due), -4 (EINTR) when a signal
  *   interrupted it
  * @param sinceMs time since the last yield (ms)
+ * @param dueForMs time since the loop first saw the yield due (ms; 0 when
+ *   it sees it now): the grace runs from there, so a yield that falls due
+ *   while the loop sleeps does not cut the next exchange in two
  * @returns true to yield now
  */
-export function yieldNow(n: number, sinceMs: number): boolean {
+export function yieldNow(n: number, sinceMs: number, dueForMs: number): boolean {
   if (n === -4) return true;
   if (sinceMs < SIGNAL_CHECK_MS) return false;
-  return n === 0 || sinceMs >= SIGNAL_CHECK_MS + YIELD_GRACE_MS;
+  return n === 0 || dueForMs >= YIELD_GRACE_MS;
 }
 
 /** Reference types: what an fd in the epoll set is. */
@@ -266,17 +270,19 @@ export class EventLoop {
   async run(timeoutMs = 1000): Promise<number> {
     const wait = timeoutMs < 0 || timeoutMs > SIGNAL_CHECK_MS ? SIGNAL_CHECK_MS : timeoutMs;
     let lastYield = performance.now();
-    let due = false;
+    /* when the loop first saw a yield due, -1 while none is */
+    let dueAt = -1;
     while (this.exitCode === null) {
-      const n = this.runOnce(due && wait > YIELD_IDLE_MS ? YIELD_IDLE_MS : wait);
+      const n = this.runOnce(dueAt >= 0 && wait > YIELD_IDLE_MS ? YIELD_IDLE_MS : wait);
       if (n < 0 && n !== -4 /* EINTR: a signal */) {
         err(`epoll_wait: errno ${-n}`);
         return 1;
       }
-      const since = performance.now() - lastYield;
-      due = since >= SIGNAL_CHECK_MS;
-      if (this.yieldNow || yieldNow(n, since)) {
-        due = false;
+      const t = performance.now();
+      const since = t - lastYield;
+      if (dueAt < 0 && since >= SIGNAL_CHECK_MS) dueAt = t;
+      if (this.yieldNow || yieldNow(n, since, dueAt < 0 ? 0 : t - dueAt)) {
+        dueAt = -1;
         this.yieldNow = false;
         /* Deno's runtime parks meanwhile: signal listeners run */
         const t0 = performance.now();

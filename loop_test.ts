@@ -70,15 +70,17 @@ Deno.test("EventLoop: a handler failing mid flow set-up leaves the table usable"
 });
 
 Deno.test("yieldNow: on a signal; once due, at the first idle wait or after the grace", () => {
-  assert.equal(yieldNow(-4, 0), true, "EINTR: a signal is waiting for its listener");
-  assert.equal(yieldNow(0, SIGNAL_CHECK_MS - 1), false, "not due yet");
-  assert.equal(yieldNow(3, SIGNAL_CHECK_MS - 1), false, "not due yet");
-  assert.equal(yieldNow(0, SIGNAL_CHECK_MS), true, "due and idle");
+  assert.equal(yieldNow(-4, 0, 0), true, "EINTR: a signal is waiting for its listener");
+  assert.equal(yieldNow(0, SIGNAL_CHECK_MS - 1, 0), false, "not due yet");
+  assert.equal(yieldNow(3, SIGNAL_CHECK_MS - 1, 0), false, "not due yet");
+  assert.equal(yieldNow(0, SIGNAL_CHECK_MS, 0), true, "due and idle");
   /* due, but events came in the short wait: a reply in flight goes first */
-  assert.equal(yieldNow(1, SIGNAL_CHECK_MS), false);
-  assert.equal(yieldNow(1, SIGNAL_CHECK_MS + YIELD_GRACE_MS - 1), false);
+  assert.equal(yieldNow(1, SIGNAL_CHECK_MS, 0), false);
+  assert.equal(yieldNow(1, SIGNAL_CHECK_MS + YIELD_GRACE_MS - 1, YIELD_GRACE_MS - 1), false);
+  /* due long ago (it fell due while the loop slept): the grace still runs from now */
+  assert.equal(yieldNow(1, 2 * SIGNAL_CHECK_MS, 0), false, "a ping's request after a long sleep");
   assert.equal(
-    yieldNow(1, SIGNAL_CHECK_MS + YIELD_GRACE_MS),
+    yieldNow(1, SIGNAL_CHECK_MS + YIELD_GRACE_MS, YIELD_GRACE_MS),
     true,
     "events that never stop wait no longer",
   );
