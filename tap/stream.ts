@@ -384,27 +384,41 @@ export class StreamTap implements TapBackend {
   send(buf: Uint8Array<ArrayBuffer>, len: number): number {
     const fd = this.fd;
     if (fd < 0) return -ENOTCONN;
-    if (this.#pendLen > 0 && !this.#flush()) {
-      this.stats.refusedFull++;
-      return -EAGAIN;
-    }
+    if (!this.#pendFlushed()) return -EAGAIN;
     lengthWrite(buf, 0, len - STREAM_HDR_LEN);
     const n = libc.symbols.send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n === len) return len;
-    if (n < 0) {
-      const e = errno();
-      if (e === EAGAIN) {
-        this.stats.refusedFull++;
-        this.#armOut();
-      }
-      return -e;
-    }
+    if (n < 0) return this.#sendFailed();
     /* short write: the tail goes out before anything else */
     this.#pend.set(buf.subarray(n, len), 0);
     this.#pendLen = len - n;
     this.stats.partialWrites++;
     this.#armOut();
     return len;
+  }
+
+  /**
+   * Sends the tail of a cut frame that is still pending, if any.
+   * @returns true when nothing is pending any more; false (counted as
+   *   refused) when the socket is still full
+   */
+  #pendFlushed(): boolean {
+    if (this.#pendLen === 0 || this.#flush()) return true;
+    this.stats.refusedFull++;
+    return false;
+  }
+
+  /**
+   * After a failed send: a full socket is counted and waited for (EPOLLOUT).
+   * @returns -errno
+   */
+  #sendFailed(): number {
+    const e = errno();
+    if (e === EAGAIN) {
+      this.stats.refusedFull++;
+      this.#armOut();
+    }
+    return -e;
   }
 
   /**
@@ -427,10 +441,7 @@ export class StreamTap implements TapBackend {
     const fd = this.fd;
     if (fd < 0) return -ENOTCONN;
     if (count <= 0) return 0;
-    if (this.#pendLen > 0 && !this.#flush()) {
-      this.stats.refusedFull++;
-      return -EAGAIN;
-    }
+    if (!this.#pendFlushed()) return -EAGAIN;
     if (count > STREAM_BATCH_MAX) count = STREAM_BATCH_MAX;
     if (buf !== this.#outBuf) {
       this.#outBuf = buf;
@@ -451,14 +462,7 @@ export class StreamTap implements TapBackend {
     this.#outMsgView.setUint32(24, count, true);
     const n = libc.symbols.sendmsg(fd, this.#outMsg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n === total) return count;
-    if (n < 0) {
-      const e = errno();
-      if (e === EAGAIN) {
-        this.stats.refusedFull++;
-        this.#armOut();
-      }
-      return -e;
-    }
+    if (n < 0) return this.#sendFailed();
     /* short write: the frames it covers went, the one it cut is committed */
     let done = 0;
     let k = 0;

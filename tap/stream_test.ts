@@ -151,6 +151,16 @@ Deno.test("stream: end of stream closes the client once", () => {
   assert.equal(p.events.length, 2);
 });
 
+/**
+ * Shrinks the send buffer of one end and the receive buffer of the other to
+ * the kernel's least, so that a few frames fill the pair.
+ */
+function buffersShrink(sender: number, receiver: number): void {
+  const small = new Uint8Array(new Int32Array([4096]).buffer);
+  libc.symbols.setsockopt(sender, SOL_SOCKET, SO_SNDBUF, small, 4);
+  libc.symbols.setsockopt(receiver, SOL_SOCKET, SO_RCVBUF, small, 4);
+}
+
 /** Reads everything the peer has, non-blocking. */
 function drain(fd: number): Uint8Array {
   const out: number[] = [];
@@ -180,9 +190,7 @@ function frames(s: Uint8Array): number[] {
 Deno.test("stream: send() writes the length; a short write is finished before anything else", () => {
   const p = pair();
   try {
-    const small = new Int32Array([4096]);
-    libc.symbols.setsockopt(p.s.fd, SOL_SOCKET, SO_SNDBUF, new Uint8Array(small.buffer), 4);
-    libc.symbols.setsockopt(p.peer, SOL_SOCKET, SO_RCVBUF, new Uint8Array(small.buffer), 4);
+    buffersShrink(p.s.fd, p.peer);
     const frame = new Uint8Array(STREAM_HDR_LEN + 60000);
     for (let i = STREAM_HDR_LEN; i < frame.length; i++) frame[i] = i & 0xff;
     let sent = 0;
@@ -274,9 +282,7 @@ Deno.test("stream: sendFrames() sends a batch in order with one length each", ()
 Deno.test("stream: a batch cut by a full socket commits the frames it covers, keeps the cut tail, refuses the rest; resent later, every frame arrives once, whole, in order", () => {
   const p = pair();
   try {
-    const small = new Int32Array([4096]);
-    libc.symbols.setsockopt(p.s.fd, SOL_SOCKET, SO_SNDBUF, new Uint8Array(small.buffer), 4);
-    libc.symbols.setsockopt(p.peer, SOL_SOCKET, SO_RCVBUF, new Uint8Array(small.buffer), 4);
+    buffersShrink(p.s.fd, p.peer);
     const total = 40;
     const len = 9000;
     const b = batch(total, len, 9216);
@@ -330,9 +336,7 @@ Deno.test("stream: a batch cut by a full socket commits the frames it covers, ke
 Deno.test("stream: while a cut frame's tail is pending, a batch is refused whole", () => {
   const p = pair();
   try {
-    const small = new Int32Array([4096]);
-    libc.symbols.setsockopt(p.s.fd, SOL_SOCKET, SO_SNDBUF, new Uint8Array(small.buffer), 4);
-    libc.symbols.setsockopt(p.peer, SOL_SOCKET, SO_RCVBUF, new Uint8Array(small.buffer), 4);
+    buffersShrink(p.s.fd, p.peer);
     const b = batch(8, 30000, 32768);
     const r = p.s.sendFrames(b.buf, b.offs, b.lens, 8);
     assert.ok(r >= 1 && r < 8, `sent ${r} of 8`);
