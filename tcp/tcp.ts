@@ -25,10 +25,17 @@
  *   discards the acknowledged bytes (recv with MSG_TRUNC); two duplicate ACKs,
  *   or ACK_TIMEOUT without progress, rewind to the last acknowledged byte and
  *   send again.
- * - Guest to host. Payload in sequence is written to the socket at once and
+ * - Guest to host. Payload in sequence is written to the socket and
  *   acknowledged after the current batch of frames (one ACK per connection
- *   per batch); out-of-order data is dropped with a duplicate ACK. The window
- *   advertised to the guest is the free space of the socket's send buffer.
+ *   per batch); out-of-order data is dropped with a duplicate ACK. Within a
+ *   batch read from the tap (tap.ts: tapBatch), a connection's consecutive
+ *   segments are held as iovecs into the tap's frame buffer and written by
+ *   one sendmsg() (holdFlush()): when another connection's data comes, before
+ *   anything else of that connection is handled, and when the batch ends.
+ *   The guest sends in bursts of several segments per connection, so this
+ *   makes a third of the writes (and of the wake-ups of the reader on the
+ *   host side). The window advertised to the guest is the free space of the
+ *   socket's send buffer.
  * - Checksums. Frames to the guest carry a virtio-net header asking the
  *   guest's kernel to complete the TCP checksum (tap/send.ts); frames from
  *   the guest come with checksums the kernel already trusts.
@@ -97,6 +104,7 @@ import { FWD_OK, fwdRefusalLog, fwdTapTarget } from "../fwd/guard.ts";
 import { l2l3Write, l4Finish, pseudoSum, tapSendFrame } from "../tap/send.ts";
 import { csumWasmAlloc } from "../wire/checksum.ts";
 import { l3Addrs, l4Register } from "../tap/l3.ts";
+import { TAP_BATCH, tapBatch, tapFlushRegister } from "../tap/tap.ts";
 import { pcapFrame, pcapOn } from "../pcap.ts";
 import { TcpOpts, tcpOptsParse } from "../wire/tcp.ts";
 import { debug, LOG_DEBUG, logLevel } from "../log.ts";
@@ -268,7 +276,9 @@ export interface TcpStats {
   dropped: number;
   /** retransmissions started (duplicate ACKs or timeouts) */
   retransmits: number;
-  /** writes to host sockets that took only part of a segment */
+  /** writes of guest data to host sockets (one sendmsg() may carry several segments) */
+  dataWrites: number;
+  /** writes to host sockets that took only part of what was written */
   partialWrites: number;
   /** zero-window probes sent to the guest */
   windowProbes: number;
@@ -331,6 +341,20 @@ const dataIovDv = new DataView(dataIov.buffer);
 const dataMsg = new Uint8Array(56);
 let dataFrame: Uint8Array | null = null;
 let dataFrameAddr = 0;
+/* Guest data held for one connection during a tap batch (see the module doc):
+ * one iovec per segment into the tap's frame buffer, valid until the batch's
+ * flush hooks run. seqFromTap moves only when they are written, so no ACK
+ * covers bytes that are not in the socket. */
+const holdIov = new Uint8Array(TAP_BATCH * 16);
+const holdIovDv = new DataView(holdIov.buffer);
+const holdMsg = new Uint8Array(56);
+const holdMsgDv = new DataView(holdMsg.buffer);
+/** the connection whose data is held, -1 when none */
+let holdIdx = -1;
+/** segments held */
+let holdCount = 0;
+/** bytes held */
+let holdBytes = 0;
 /* the data frames of one socket read, for tap.sendFrames(): header room offsets and lengths */
 const batchOffs = new Int32Array(TCP_FRAMES);
 const batchLens = new Int32Array(TCP_FRAMES);
@@ -404,6 +428,7 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     rstToTap: 0,
     dropped: 0,
     retransmits: 0,
+    dataWrites: 0,
     partialWrites: 0,
     windowProbes: 0,
     refused: 0,
@@ -459,6 +484,11 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
   dataMsgDv.setBigUint64(16, addressOf(dataIov), true);
   dataMsgDv.setBigUint64(24, 1n, true);
   dataFrame = null;
+  holdMsgDv.setBigUint64(16, addressOf(holdIov), true);
+  holdIdx = -1;
+  holdCount = 0;
+  holdBytes = 0;
+  tapFlushRegister(tcpTapFlush);
 
   l4Register(IPPROTO_TCP, tcpTapHandler);
   loop.on(EPOLL_TYPE_TCP, tcpSockHandler);
@@ -481,6 +511,9 @@ export function tcpReset(): void {
   const s = S;
   if (s === null) return;
   tcpCloseAll();
+  holdIdx = -1;
+  holdCount = 0;
+  holdBytes = 0;
   libc.symbols.close(s.timerFd);
   if (s.reserveFd >= 0) libc.symbols.close(s.reserveFd);
   S = null;
@@ -844,6 +877,7 @@ function tcpRstNoConn(
 /** Closes a connection: the socket (resetting the peer if asked) and the flow. */
 function connClose(S: TcpState, idx: number, rstPeer: boolean): void {
   const conns = S.conns;
+  if (idx === holdIdx) holdIdx = -1; /* data held for it goes with it */
   const fd = conns.sock[idx]!;
   if (conns.flags[idx]! & HALF_OPEN) S.halfOpen--;
   if (fd >= 0) {
@@ -973,6 +1007,8 @@ export function tcpTapHandler(
     return;
   }
   const idx = sidx >> 1;
+  /* the data held for this connection goes first, unless this segment only adds to it */
+  if (idx === holdIdx && (payloadLen === 0 || (flags & (SYN | FIN | RST)) !== 0)) holdFlush(s);
   const conns = s.conns;
   conns.tsAct[idx] = now;
   const ev = conns.events[idx]!;
@@ -1349,6 +1385,86 @@ function retransmit(S: TcpState, idx: number): void {
   }
 }
 
+/** Flush hook of a tap batch (tap.ts): writes the guest data held (holdFlush()). */
+function tcpTapFlush(): void {
+  if (S !== null) holdFlush(S);
+}
+
+/**
+ * Writes the guest data held for one connection with one sendmsg(), as
+ * dataFromTap() writes a segment: what the socket does not take is not
+ * acknowledged, and the guest sends it again.
+ */
+function holdFlush(S: TcpState): void {
+  const idx = holdIdx;
+  if (idx < 0) return;
+  const count = holdCount;
+  const bytes = holdBytes;
+  holdIdx = -1;
+  holdCount = 0;
+  holdBytes = 0;
+  const conns = S.conns;
+  const fd = conns.sock[idx]!;
+  if (fd < 0) return;
+  holdMsgDv.setUint32(24, count, true);
+  S.stats.dataWrites++;
+  const n = libc.symbols.sendmsg(fd, holdMsg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  let written = n;
+  if (n < 0) {
+    if (errno() !== ERRNO.EAGAIN) {
+      connRst(S, idx);
+      return;
+    }
+    written = 0;
+  }
+  conns.seqFromTap[idx] = (conns.seqFromTap[idx]! + written) >>> 0;
+  if (written < bytes) {
+    conns.flags[idx] = conns.flags[idx]! | SOCK_BLOCKED;
+    S.stats.partialWrites++;
+  }
+}
+
+/**
+ * Holds an in-order segment of guest data for one sendmsg() with the
+ * connection's next segments of this tap batch (see the module doc).
+ * @returns false when the segment is not for holding (no batch, out of
+ *   order, a FIN, or a socket that did not take all data before)
+ */
+function dataHold(
+  S: TcpState,
+  idx: number,
+  frame: Uint8Array,
+  off: number,
+  len: number,
+  seq: number,
+  flags: number,
+  now: number,
+): boolean {
+  const conns = S.conns;
+  if (!tapBatch.active || len === 0 || (flags & FIN) !== 0) return false;
+  if ((conns.flags[idx]! & SOCK_BLOCKED) !== 0 || (conns.events[idx]! & SOCK_FIN_SENT) !== 0) {
+    return false;
+  }
+  const held = idx === holdIdx ? holdBytes : 0;
+  if (seq !== ((conns.seqFromTap[idx]! + held) >>> 0)) return false;
+  if (idx !== holdIdx || holdCount === TAP_BATCH) holdFlush(S);
+  if (frame !== dataFrame) {
+    dataFrame = frame;
+    dataFrameAddr = Number(addressOf(frame as Uint8Array<ArrayBuffer>));
+  }
+  const at = dataFrameAddr + off;
+  const o = holdCount * 16;
+  holdIovDv.setUint32(o, at >>> 0, true);
+  holdIovDv.setUint32(o + 4, Math.floor(at / 4294967296) >>> 0, true);
+  holdIovDv.setUint32(o + 8, len, true);
+  holdIdx = idx;
+  holdCount++;
+  holdBytes += len;
+  conns.tsAct[idx] = now;
+  queueAck(S, idx);
+  return true;
+}
+
 /** Payload (and FIN) from the guest: to the socket. */
 function dataFromTap(
   S: TcpState,
@@ -1360,7 +1476,10 @@ function dataFromTap(
   flags: number,
   now: number,
 ): void {
+  if (dataHold(S, idx, frame, off, len, seq, flags, now)) return;
+  if (idx === holdIdx) holdFlush(S);
   const conns = S.conns;
+  if (conns.sock[idx]! < 0) return;
   const expected = conns.seqFromTap[idx]!;
   const diff = (seq - expected) | 0;
   if (diff > 0) {
@@ -1392,6 +1511,7 @@ function dataFromTap(
     dataIovDv.setUint32(0, at >>> 0, true);
     dataIovDv.setUint32(4, Math.floor(at / 4294967296) >>> 0, true);
     dataIovDv.setUint32(8, len, true);
+    S.stats.dataWrites++;
     const n = libc.symbols.sendmsg(conns.sock[idx]!, dataMsg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0) {
       const e = errno();

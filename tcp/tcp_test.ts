@@ -28,6 +28,7 @@ import { AF_INET, SO_PEEK_OFF, SOCK_CLOEXEC, SOCK_STREAM, SOL_SOCKET } from "../
 import { libc } from "../ffi/libc.ts";
 import { fdCount } from "../ffi/proc.ts";
 import { ip4Input, ip6Input } from "../tap/l3.ts";
+import { tapHandler, tapNew } from "../tap/tap.ts";
 import { FWD_TCP, FwdListeners, hostSocket, loopWatch } from "../fwd/listeners.ts";
 import { FwdDirection } from "../fwd/direction.ts";
 import type { FwdSpec } from "../conf/ports.ts";
@@ -495,6 +496,84 @@ tcpTest("tcpTapHandler() acknowledges a batch of guest segments with one ACK", a
   const frames = h.tap.drain();
   assert.equal(frames.length, 1, "frames after the batch");
   expectTcp(frames[0]!, flags(ACK), ackNum(k.g.seq + 300), seqNum(k.isn + 1), payloadLen(0));
+});
+
+/**
+ * Has the tap reader read the given segments from the guest as one batch.
+ * @returns the TCP module's writes to host sockets during the batch
+ */
+function batchRead(h: Harness, segs: Seg[]): number {
+  const tap = tapNew(h.tap.tapFd, h.tap.hdrLen);
+  for (const s of segs) h.tap.send(segment(s));
+  const writes = h.stats.dataWrites;
+  assert.equal(tapHandler(h.c, tap, performance.now()), true, "the tap reader goes on");
+  return h.stats.dataWrites - writes;
+}
+
+tcpTest(
+  "tapHandler() writes one connection's segments of a batch with one sendmsg()",
+  async (h) => {
+    const k = await connEstablished(h);
+    const data = random(3000);
+    const segs = [0, 1, 2].map((i) => ({
+      ...k.g,
+      seq: k.g.seq + i * 1000,
+      payload: data.slice(i * 1000, (i + 1) * 1000),
+    }));
+    assert.equal(batchRead(h, segs), 1, "writes to the socket");
+    h.loop.runOnce(0);
+    const frames = h.tap.drain();
+    assert.equal(frames.length, 1, "frames after the batch");
+    expectTcp(frames[0]!, flags(ACK), ackNum(k.g.seq + 3000));
+    await pumpUntil(h, "all data at the server", () => k.peer.poll().receivedLen() >= 3000);
+    assert.deepEqual(k.peer.received(), data);
+  },
+);
+
+tcpTest("tapHandler() keeps each connection's bytes in order across a mixed batch", async (h) => {
+  const a = await connEstablished(h);
+  const b = await connEstablished(h);
+  const da = random(300);
+  const db = random(200);
+  const seg = (k: Conn, d: Uint8Array<ArrayBuffer>, i: number): Seg => ({
+    ...k.g,
+    seq: k.g.seq + i * 100,
+    payload: d.slice(i * 100, (i + 1) * 100),
+  });
+  /* a0 a1 | b0 | a2 b1: a's data is written when b's comes, and the other way round */
+  const writes = batchRead(h, [
+    seg(a, da, 0),
+    seg(a, da, 1),
+    seg(b, db, 0),
+    seg(a, da, 2),
+    seg(b, db, 1),
+  ]);
+  assert.equal(writes, 4, "writes to the sockets");
+  h.loop.runOnce(0);
+  const acks = h.tap.drain().map((f) => expectTcp(f, flags(ACK)));
+  assert.deepEqual(
+    acks.map((s) => s.ack).sort(),
+    [a.g.seq + 300, b.g.seq + 200].map((n) => n >>> 0).sort(),
+    "one ACK per connection, for all its data",
+  );
+  await pumpUntil(h, "a's data at its server", () => a.peer.poll().receivedLen() >= 300);
+  await pumpUntil(h, "b's data at its server", () => b.peer.poll().receivedLen() >= 200);
+  assert.deepEqual(a.peer.received(), da);
+  assert.deepEqual(b.peer.received(), db);
+});
+
+tcpTest("tapHandler() writes the data held before a FIN in the same batch", async (h) => {
+  const k = await connEstablished(h);
+  const data = random(200);
+  const writes = batchRead(h, [
+    { ...k.g, payload: data.slice(0, 100) },
+    { ...k.g, seq: k.g.seq + 100, flags: FIN | ACK, payload: data.slice(100) },
+  ]);
+  assert.equal(writes, 2, "the held segment, then the one with the FIN");
+  h.loop.runOnce(0);
+  expectTcp(h.tap.drain().at(-1) ?? null, flags(ACK), ackNum(k.g.seq + 201));
+  await pumpUntil(h, "end of file at the server", () => k.peer.poll().eof);
+  assert.deepEqual(k.peer.received(), data);
 });
 
 tcpTest(

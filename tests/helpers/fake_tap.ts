@@ -7,7 +7,9 @@
  * per recv(), from the other end, with their tap header (the 12-byte
  * virtio-net header in pasta mode). Frames from the guest do not go through
  * the pair: tests hand them to ip4Input()/ip6Input() (or tcpTapHandler())
- * directly, as tap/tap.ts would after reading them. Both ends are
+ * directly, as tap/tap.ts would after reading them, or, to test what the tap
+ * reader does with a batch of frames, write them with send() for
+ * tapHandler() to read from `tapFd`. Both ends are
  * non-blocking, so orzo sees EAGAIN, never a stall, if a test stops reading.
  *
  * @module
@@ -95,6 +97,21 @@ export class FakeTap {
     const out: Uint8Array<ArrayBuffer>[] = [];
     for (let f = this.recv(); f !== null; f = this.recv()) out.push(f);
     return out;
+  }
+
+  /**
+   * Writes a frame from the guest, for orzo's tap reader (tap.ts: tapHandler())
+   * to read from `tapFd`, behind a zeroed tap header of `hdrLen` bytes.
+   * @param frame the frame, from its Ethernet header on
+   * @throws Error when the socket does not take it whole
+   */
+  send(frame: Uint8Array): void {
+    const out = new Uint8Array(this.hdrLen + frame.length);
+    out.set(frame, this.hdrLen);
+    const n = libc.symbols.send(this.peerFd, out, out.length, 0);
+    if (n !== out.length) {
+      throw new Error(`Cannot write to the fake tap: errno ${n < 0 ? errno() : 0}`);
+    }
   }
 
   /** Closes both ends. */
