@@ -18,6 +18,11 @@ export interface Config {
   udpSeconds: number;
   /** iperf3 UDP target bandwidth, `-b` (BENCH_UDP_BW; 0 is unlimited) */
   udpBw: string;
+  /**
+   * unmeasured run of a cell's traffic before the measured one, s
+   * (BENCH_WARMUP_SECONDS; 0: none); count-bound cells run their count
+   */
+  warmupS: number;
 }
 
 /** One table row drawn from a cell's numbers. */
@@ -42,6 +47,8 @@ export interface CellDef {
   fwd: Forwards;
   /** table rows */
   rows: RowDef[];
+  /** false: measured from the tool's start, without a warm-up run (Config.warmupS) */
+  warm?: boolean;
   /** runs it */
   measure(t: Topology, g: Guest, cfg: Config): Promise<Record<string, number>>;
 }
@@ -484,6 +491,7 @@ const idleCell: CellDef = {
   id: "idle",
   label: "idle, 3 s after start",
   fwd: NO_FWD,
+  warm: false,
   rows: [
     { label: "RSS idle, 3 s after start (MiB)", key: "rssMiB", fmt: num("rssMiB", 1) },
     {

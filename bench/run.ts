@@ -8,8 +8,14 @@
  * error and the run goes on. Prints markdown tables to stdout, progress to
  * stderr, and writes the full results as JSON under bench/results/.
  *
+ * Each cell but the idle one first runs its traffic unmeasured for BENCH_WARMUP_SECONDS
+ * (count-bound cells: their count), for every tool alike: the rows compare the tools in
+ * their steady state, after orzo's JIT compiler has tiered its hot code up. The idle RSS
+ * is read before that run, the CPU time counted after it.
+ *
  * Environment: BENCH_SECONDS (iperf3 TCP duration, default 10), BENCH_UDP_SECONDS (default
- * half of it), BENCH_UDP_BW (iperf3 -b for UDP, default 0 = unlimited), BENCH_ROWS (cell ids,
+ * half of it), BENCH_UDP_BW (iperf3 -b for UDP, default 0 = unlimited), BENCH_WARMUP_SECONDS
+ * (default 3; 0 measures from start), BENCH_ROWS (cell ids,
  * comma-separated), BENCH_TOOLS (orzo,orzo-root,pasta,pasta-deb,slirp4netns,veth; all but
  * orzo-root by default), PASTA_BIN, BENCH_ORZO_FLAGS (extra `deno run` options for orzo).
  *
@@ -35,7 +41,7 @@ interface Result {
   cpuS: number | null;
   /** translator peak RSS (VmHWM), KiB, at the end of the measurement */
   rssKiB: number | null;
-  /** translator RSS (VmRSS), KiB, idle: started, guest configured, before the measurement */
+  /** translator RSS (VmRSS), KiB, idle: started, guest configured, before the warm-up */
   idleRssKiB: number | null;
   /** the anonymous (RssAnon) and file-backed (RssFile) parts of idleRssKiB */
   idleAnonKiB: number | null;
@@ -56,13 +62,16 @@ interface Result {
 /**
  * @param name environment variable
  * @param def default
- * @returns its positive numeric value
+ * @param zero whether 0 is allowed
+ * @returns its positive (or, with `zero`, non-negative) numeric value
  */
-function envNum(name: string, def: number): number {
+function envNum(name: string, def: number, zero = false): number {
   const v = Deno.env.get(name);
   if (v === undefined || v === "") return def;
   const n = Number(v);
-  if (!(n > 0)) throw new Error(`${name} must be a positive number, not ${v}`);
+  if (!(n > 0 || (zero && n === 0))) {
+    throw new Error(`${name} must be a ${zero ? "non-negative" : "positive"} number, not ${v}`);
+  }
   return n;
 }
 
@@ -125,13 +134,18 @@ async function runCell(cell: CellDef, tool: string, cfg: Config): Promise<Result
     try {
       let u0: Usage | null = null;
       if (g.pid) u0 = await usage(g.pid);
+      let uw = u0;
+      if (cell.warm !== false && cfg.warmupS > 0) {
+        await cell.measure(t, g, { ...cfg, seconds: cfg.warmupS, udpSeconds: cfg.warmupS });
+        if (g.pid) uw = await usage(g.pid);
+      }
       const t0 = performance.now();
       const m = await cell.measure(t, g, cfg);
       res.wallS = (performance.now() - t0) / 1000;
       if (g.pid) {
         const u1 = await usage(g.pid);
-        if (u0 && u1) {
-          res.cpuS = u1.cpuS - u0.cpuS;
+        if (u0 && uw && u1) {
+          res.cpuS = u1.cpuS - uw.cpuS;
           res.rssKiB = u1.hwmKiB;
           res.idleRssKiB = u0.rssKiB;
           res.idleAnonKiB = u0.anonKiB;
@@ -248,6 +262,7 @@ async function main(): Promise<number> {
     seconds,
     udpSeconds: envNum("BENCH_UDP_SECONDS", Math.max(1, Math.ceil(seconds / 2))),
     udpBw: Deno.env.get("BENCH_UDP_BW") || "0",
+    warmupS: envNum("BENCH_WARMUP_SECONDS", 3, true),
   };
   const cellIds = envList("BENCH_ROWS", CELLS.map((c) => c.id));
   const tools = envList("BENCH_TOOLS", Object.keys(TOOLS), DEFAULT_TOOLS);
@@ -289,7 +304,7 @@ async function main(): Promise<number> {
   const total = cells.length * tools.length;
   console.error(
     `bench: ${cells.length} measurements x ${tools.length} tools, TCP ${cfg.seconds} s, ` +
-      `UDP ${cfg.udpSeconds} s (-b ${cfg.udpBw})`,
+      `UDP ${cfg.udpSeconds} s (-b ${cfg.udpBw}), warm-up ${cfg.warmupS} s`,
   );
   for (const cell of cells) {
     for (const tool of tools) {
@@ -354,12 +369,13 @@ async function main(): Promise<number> {
     `Kernel ${env.kernel}, ${env.cpus} CPUs; ${env.pasta}; ${env.pastaDeb}; ${env.slirp4netns}; ` +
     `${env.iperf3}; ` +
     `Deno ${env.deno}; orzo ${env.orzoCommit}. iperf3 TCP ${cfg.seconds} s, UDP ` +
-    `${cfg.udpSeconds} s at -b ${cfg.udpBw}. Run took ${durationS.toFixed(0)} s.`,
+    `${cfg.udpSeconds} s at -b ${cfg.udpBw}, after a warm-up of ${cfg.warmupS} s. ` +
+    `Run took ${durationS.toFixed(0)} s.`,
     "",
     table(head, rows),
     "",
     "Translator CPU time during the measurement (user+system, share of wall time), RSS idle " +
-    "(VmRSS before the measurement) / after load (VmHWM, the peak, at its end):",
+    "(VmRSS before the warm-up) / after load (VmHWM, the peak, at its end):",
     "",
     table(["", ...resTools], resRows),
     "",
