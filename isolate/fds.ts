@@ -11,7 +11,11 @@
  * Deno opens carries FD_CLOEXEC (Rust and SQLite open with O_CLOEXEC,
  * checked with strace: only transient /dev/urandom reads at start-up do
  * not), and a descriptor that survived execve() cannot have had it. So the
- * inherited descriptors are exactly those above 2 without FD_CLOEXEC.
+ * inherited descriptors are exactly those above 2 without FD_CLOEXEC, with
+ * one exception: V8 opens its profiler output (`--perf-basic-prof`'s
+ * /tmp/perf-PID.map, `--perf-prof`'s jit-PID.dump) without it, and closing
+ * that left perf with the names of the code compiled before start-up only.
+ * A descriptor open on a file of that name for this PID is left open.
  *
  * @module
  */
@@ -20,6 +24,7 @@ import { libc } from "../ffi/libc.ts";
 import { errno } from "../ffi/errno.ts";
 import { procDirNumbers } from "../ffi/proc_dir.ts";
 import { F_GETFD, FD_CLOEXEC } from "../ffi/layout.ts";
+import { cString } from "../ffi/mem.ts";
 
 /**
  * Lists this process's open descriptors (from /proc/self/fd).
@@ -40,8 +45,23 @@ export function closeInheritedFds(keep: readonly number[] = []): number[] {
   for (const fd of openFds()) {
     if (fd <= 2 || keep.includes(fd)) continue;
     const flags = libc.symbols.fcntl(fd, F_GETFD, 0);
-    if (flags < 0 || (flags & FD_CLOEXEC) !== 0) continue;
+    if (flags < 0 || (flags & FD_CLOEXEC) !== 0 || isV8ProfilerOutput(fd)) continue;
     if (libc.symbols.close(fd) === 0 || errno() !== 9 /* EBADF */) closed.push(fd);
   }
   return closed;
+}
+
+/**
+ * Whether a descriptor is open on V8's profiler output for this process
+ * (see the module doc).
+ * @param fd the descriptor
+ * @returns true for /.../perf-PID.map and /.../jit-PID.dump
+ */
+export function isV8ProfilerOutput(fd: number): boolean {
+  const buf = new Uint8Array(4096);
+  const n = libc.symbols.readlink(cString(`/proc/self/fd/${fd}`), buf, buf.length);
+  if (n <= 0) return false;
+  const target = new TextDecoder().decode(buf.subarray(0, n));
+  const pid = Deno.pid;
+  return target.endsWith(`/perf-${pid}.map`) || target.endsWith(`/jit-${pid}.dump`);
 }

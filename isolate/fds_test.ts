@@ -32,3 +32,36 @@ Deno.test("closeInheritedFds closes what the caller passed, spares `keep` and De
   assert.ok(r.after.filter((fd) => fd > 2).length >= 4, JSON.stringify(r));
   assert.deepEqual(r.after, r.before.filter((fd) => !r.closed.includes(fd)));
 });
+
+Deno.test("closeInheritedFds leaves V8's perf map open (--perf-basic-prof)", async () => {
+  const script = `
+    import { closeInheritedFds, isV8ProfilerOutput, openFds } from "${FDS}";
+    const map = openFds().filter((fd) => isV8ProfilerOutput(fd));
+    const closed = closeInheritedFds();
+    console.log(JSON.stringify({ pid: Deno.pid, map, closed, after: openFds() }));
+  `;
+  /* V8 also writes an isolate-*.log into its working directory */
+  const cwd = await Deno.makeTempDir();
+  const out = await new Deno.Command(DENO, {
+    args: ["eval", "--v8-flags=--perf-basic-prof", script],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  await Deno.remove(cwd, { recursive: true });
+  const err = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, err);
+  const r = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    pid: number;
+    map: number[];
+    closed: number[];
+    after: number[];
+  };
+  try {
+    assert.equal(r.map.length, 1, `the perf map's descriptor: ${JSON.stringify(r)}`);
+    assert.ok(!r.closed.includes(r.map[0]!), JSON.stringify(r));
+    assert.ok(r.after.includes(r.map[0]!), JSON.stringify(r));
+  } finally {
+    await Deno.remove(`/tmp/perf-${r.pid}.map`).catch(() => {});
+  }
+});
