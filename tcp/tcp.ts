@@ -1385,6 +1385,26 @@ function retransmit(S: TcpState, idx: number): void {
   }
 }
 
+/**
+ * Points an iovec at a segment's payload in a frame (the frame buffer's
+ * address is cached by identity: no pointer object per segment).
+ * @param dv view over the iovec array
+ * @param o byte offset of the iovec in it
+ * @param frame the frame buffer
+ * @param off payload offset in it
+ * @param len payload length
+ */
+function iovSegment(dv: DataView, o: number, frame: Uint8Array, off: number, len: number): void {
+  if (frame !== dataFrame) {
+    dataFrame = frame;
+    dataFrameAddr = Number(addressOf(frame as Uint8Array<ArrayBuffer>));
+  }
+  const at = dataFrameAddr + off;
+  dv.setUint32(o, at >>> 0, true);
+  dv.setUint32(o + 4, Math.floor(at / 4294967296) >>> 0, true);
+  dv.setUint32(o + 8, len, true);
+}
+
 /** Flush hook of a tap batch (tap.ts): writes the guest data held (holdFlush()). */
 function tcpTapFlush(): void {
   if (S !== null) holdFlush(S);
@@ -1448,15 +1468,7 @@ function dataHold(
   const held = idx === holdIdx ? holdBytes : 0;
   if (seq !== ((conns.seqFromTap[idx]! + held) >>> 0)) return false;
   if (idx !== holdIdx || holdCount === TAP_BATCH) holdFlush(S);
-  if (frame !== dataFrame) {
-    dataFrame = frame;
-    dataFrameAddr = Number(addressOf(frame as Uint8Array<ArrayBuffer>));
-  }
-  const at = dataFrameAddr + off;
-  const o = holdCount * 16;
-  holdIovDv.setUint32(o, at >>> 0, true);
-  holdIovDv.setUint32(o + 4, Math.floor(at / 4294967296) >>> 0, true);
-  holdIovDv.setUint32(o + 8, len, true);
+  iovSegment(holdIovDv, holdCount * 16, frame, off, len);
   holdIdx = idx;
   holdCount++;
   holdBytes += len;
@@ -1503,14 +1515,7 @@ function dataFromTap(
   let written = len;
   if (len > 0) {
     if (conns.events[idx]! & SOCK_FIN_SENT) return;
-    if (frame !== dataFrame) {
-      dataFrame = frame;
-      dataFrameAddr = Number(addressOf(frame as Uint8Array<ArrayBuffer>));
-    }
-    const at = dataFrameAddr + off;
-    dataIovDv.setUint32(0, at >>> 0, true);
-    dataIovDv.setUint32(4, Math.floor(at / 4294967296) >>> 0, true);
-    dataIovDv.setUint32(8, len, true);
+    iovSegment(dataIovDv, 0, frame, off, len);
     S.stats.dataWrites++;
     const n = libc.symbols.sendmsg(conns.sock[idx]!, dataMsg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0) {
