@@ -562,6 +562,38 @@ tcpTest("tapHandler() keeps each connection's bytes in order across a mixed batc
   assert.deepEqual(b.peer.received(), db);
 });
 
+tcpTest("tapHandler() acknowledges only what the socket took of a held batch", async (h) => {
+  const k = await connEstablished(h);
+  k.peer.setRcvBuf(65536);
+  /* batches of 40 segments of 8000 bytes, the server not reading, until a write falls short
+   * (the socket's send buffer grows to net.ipv4.tcp_wmem's largest, 4 MiB by default) */
+  const SEG = 8000;
+  const BATCHES = 100;
+  const data = new Uint8Array(BATCHES * 40 * SEG);
+  for (let o = 0; o < data.length; o += 65536) crypto.getRandomValues(data.subarray(o, o + 65536));
+  let next = 0;
+  for (let b = 0; b < BATCHES && h.stats.partialWrites === 0; b++) {
+    const segs: Seg[] = [];
+    for (let i = 0; i < 40; i++, next += SEG) {
+      segs.push({ ...k.g, seq: k.g.seq + next, payload: data.slice(next, next + SEG) });
+    }
+    batchRead(h, segs);
+    h.loop.runOnce(0);
+  }
+  assert.ok(h.stats.partialWrites > 0, "a held batch was written in part");
+  const acks = h.tap.drain().map((f) => expectTcp(f, flags(ACK)).ack);
+  const acked = (acks.at(-1)! - k.g.seq) >>> 0;
+  assert.ok(acked > 0 && acked < next, `acknowledged ${acked} of ${next}`);
+  /* the server gets exactly the acknowledged bytes, in order */
+  await pumpUntil(h, "the acknowledged bytes at the server", () => {
+    k.peer.poll();
+    return k.peer.receivedLen() >= acked;
+  });
+  await pumpFor(h, QUIET_MS);
+  assert.equal(k.peer.poll().receivedLen(), acked, "bytes at the server");
+  assert.deepEqual(k.peer.received(), data.subarray(0, acked));
+});
+
 tcpTest("tapHandler() writes the data held before a FIN in the same batch", async (h) => {
   const k = await connEstablished(h);
   const data = random(200);

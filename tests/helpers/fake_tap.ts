@@ -72,6 +72,13 @@ export class FakeTap {
     if (libc.symbols.setsockopt(this.peerFd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) < 0) {
       libc.symbols.setsockopt(this.peerFd, SOL_SOCKET, SO_RCVBUF, size, 4);
     }
+    /* and the other way, for batches of frames from the guest (send()) */
+    if (libc.symbols.setsockopt(this.peerFd, SOL_SOCKET, SO_SNDBUFFORCE, size, 4) < 0) {
+      libc.symbols.setsockopt(this.peerFd, SOL_SOCKET, SO_SNDBUF, size, 4);
+    }
+    if (libc.symbols.setsockopt(this.tapFd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) < 0) {
+      libc.symbols.setsockopt(this.tapFd, SOL_SOCKET, SO_RCVBUF, size, 4);
+    }
   }
 
   /**
