@@ -8,7 +8,7 @@
  */
 
 import { libc } from "./libc.ts";
-import { cString } from "./mem.ts";
+import { addressOf, cString } from "./mem.ts";
 import { O_CLOEXEC, O_RDONLY } from "./layout.ts";
 
 /** getdents64(2) on x86_64. */
@@ -31,7 +31,7 @@ export function procDirNumbers(path: string): number[] {
   if (dir < 0) return [];
   const out: number[] = [];
   const buf = new Uint8Array(DIRENT_BUF);
-  const addr = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+  const addr = addressOf(buf);
   const dv = new DataView(buf.buffer);
   const own = path === "/proc/self/fd" ? dir : -1;
   try {

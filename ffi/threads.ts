@@ -27,7 +27,7 @@
  */
 
 import { libc } from "./libc.ts";
-import { readFileText } from "./mem.ts";
+import { addressOf, readFileText } from "./mem.ts";
 import { procDirNumbers } from "./proc_dir.ts";
 
 /** sched_setscheduler(2) on x86_64. */
@@ -42,7 +42,7 @@ export const V8_WORKER_NICE = 19;
 export const V8_WORKER_COMM = "V8 DefaultWorke";
 
 /** struct sched_param { int sched_priority; }: 0 for SCHED_IDLE. */
-const schedParam = new Int32Array(1);
+const schedParam = new Uint8Array(4);
 
 /**
  * Moves V8's platform worker threads to SCHED_IDLE (else to nice 19).
@@ -50,7 +50,7 @@ const schedParam = new Int32Array(1);
  * @returns the number of threads changed
  */
 export function v8WorkersDeprioritise(): number {
-  const param = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(schedParam)));
+  const param = addressOf(schedParam);
   let n = 0;
   for (const tid of procDirNumbers("/proc/self/task")) {
     let comm: string;

@@ -24,7 +24,7 @@ import { libc } from "../ffi/libc.ts";
 import { errno } from "../ffi/errno.ts";
 import { procDirNumbers } from "../ffi/proc_dir.ts";
 import { F_GETFD, FD_CLOEXEC } from "../ffi/layout.ts";
-import { cString } from "../ffi/mem.ts";
+import { readLink } from "../ffi/mem.ts";
 
 /**
  * Lists this process's open descriptors (from /proc/self/fd).
@@ -58,10 +58,8 @@ export function closeInheritedFds(keep: readonly number[] = []): number[] {
  * @returns true for /.../perf-PID.map and /.../jit-PID.dump
  */
 export function isV8ProfilerOutput(fd: number): boolean {
-  const buf = new Uint8Array(4096);
-  const n = libc.symbols.readlink(cString(`/proc/self/fd/${fd}`), buf, buf.length);
-  if (n <= 0) return false;
-  const target = new TextDecoder().decode(buf.subarray(0, n));
+  const target = readLink(`/proc/self/fd/${fd}`);
   const pid = Deno.pid;
-  return target.endsWith(`/perf-${pid}.map`) || target.endsWith(`/jit-${pid}.dump`);
+  return target !== null &&
+    (target.endsWith(`/perf-${pid}.map`) || target.endsWith(`/jit-${pid}.dump`));
 }

@@ -1410,11 +1410,7 @@ function tcpTapFlush(): void {
   if (S !== null) holdFlush(S);
 }
 
-/**
- * Writes the guest data held for one connection with one sendmsg(), as
- * dataFromTap() writes a segment: what the socket does not take is not
- * acknowledged, and the guest sends it again.
- */
+/** Writes the guest data held for one connection with one sendmsg() (dataWrite()). */
 function holdFlush(S: TcpState): void {
   const idx = holdIdx;
   if (idx < 0) return;
@@ -1423,58 +1419,64 @@ function holdFlush(S: TcpState): void {
   holdIdx = -1;
   holdCount = 0;
   holdBytes = 0;
-  const conns = S.conns;
-  const fd = conns.sock[idx]!;
-  if (fd < 0) return;
+  if (S.conns.sock[idx]! < 0) return;
   holdMsgDv.setUint32(24, count, true);
+  dataWrite(S, idx, holdMsg, bytes);
+}
+
+/**
+ * Writes guest data to a connection's socket with one sendmsg() and moves
+ * seqFromTap by what the socket took: what it did not take is not
+ * acknowledged, and the guest sends it again (SOCK_BLOCKED meanwhile).
+ * @param msg the msghdr, its iovecs on the data
+ * @param len bytes it carries
+ * @returns bytes written, or -1 when a socket error reset the connection
+ */
+function dataWrite(S: TcpState, idx: number, msg: Uint8Array, len: number): number {
+  const conns = S.conns;
   S.stats.dataWrites++;
-  const n = libc.symbols.sendmsg(fd, holdMsg, MSG_DONTWAIT | MSG_NOSIGNAL);
-  let written = n;
-  if (n < 0) {
+  let written = libc.symbols.sendmsg(conns.sock[idx]!, msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (written < 0) {
     if (errno() !== ERRNO.EAGAIN) {
       connRst(S, idx);
-      return;
+      return -1;
     }
     written = 0;
   }
   conns.seqFromTap[idx] = (conns.seqFromTap[idx]! + written) >>> 0;
-  if (written < bytes) {
+  if (written < len) {
     conns.flags[idx] = conns.flags[idx]! | SOCK_BLOCKED;
     S.stats.partialWrites++;
   }
+  return written;
 }
 
 /**
- * Holds an in-order segment of guest data for one sendmsg() with the
- * connection's next segments of this tap batch (see the module doc).
- * @returns false when the segment is not for holding (no batch, out of
- *   order, a FIN, or a socket that did not take all data before)
+ * Whether a segment of guest data is for holding (see the module doc): in a
+ * tap batch, with payload and no FIN, next in sequence after what is written
+ * and held, for a socket that took all data so far.
  */
-function dataHold(
-  S: TcpState,
-  idx: number,
-  frame: Uint8Array,
-  off: number,
-  len: number,
-  seq: number,
-  flags: number,
-  now: number,
-): boolean {
+function dataHoldable(S: TcpState, idx: number, len: number, seq: number, flags: number): boolean {
   const conns = S.conns;
   if (!tapBatch.active || len === 0 || (flags & FIN) !== 0) return false;
   if ((conns.flags[idx]! & SOCK_BLOCKED) !== 0 || (conns.events[idx]! & SOCK_FIN_SENT) !== 0) {
     return false;
   }
   const held = idx === holdIdx ? holdBytes : 0;
-  if (seq !== ((conns.seqFromTap[idx]! + held) >>> 0)) return false;
+  return seq === ((conns.seqFromTap[idx]! + held) >>> 0);
+}
+
+/**
+ * Holds a segment of guest data (dataHoldable()) for one sendmsg() with the
+ * connection's next segments of this tap batch; its ACK is queued.
+ */
+function dataHold(S: TcpState, idx: number, frame: Uint8Array, off: number, len: number): void {
   if (idx !== holdIdx || holdCount === TAP_BATCH) holdFlush(S);
   iovSegment(holdIovDv, holdCount * 16, frame, off, len);
   holdIdx = idx;
   holdCount++;
   holdBytes += len;
-  conns.tsAct[idx] = now;
   queueAck(S, idx);
-  return true;
 }
 
 /** Payload (and FIN) from the guest: to the socket. */
@@ -1488,7 +1490,10 @@ function dataFromTap(
   flags: number,
   now: number,
 ): void {
-  if (dataHold(S, idx, frame, off, len, seq, flags, now)) return;
+  if (dataHoldable(S, idx, len, seq, flags)) {
+    dataHold(S, idx, frame, off, len);
+    return;
+  }
   if (idx === holdIdx) holdFlush(S);
   const conns = S.conns;
   if (conns.sock[idx]! < 0) return;
@@ -1516,21 +1521,8 @@ function dataFromTap(
   if (len > 0) {
     if (conns.events[idx]! & SOCK_FIN_SENT) return;
     iovSegment(dataIovDv, 0, frame, off, len);
-    S.stats.dataWrites++;
-    const n = libc.symbols.sendmsg(conns.sock[idx]!, dataMsg, MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n < 0) {
-      const e = errno();
-      if (e !== ERRNO.EAGAIN) {
-        connRst(S, idx);
-        return;
-      }
-      written = 0;
-    } else written = n;
-    conns.seqFromTap[idx] = (expected + written) >>> 0;
-    if (written < len) {
-      conns.flags[idx] = conns.flags[idx]! | SOCK_BLOCKED;
-      S.stats.partialWrites++;
-    }
+    written = dataWrite(S, idx, dataMsg, len);
+    if (written < 0) return;
   }
   if ((flags & FIN) && written === len && !(conns.events[idx]! & TAP_FIN_RCVD)) {
     conns.seqFromTap[idx] = (conns.seqFromTap[idx]! + 1) >>> 0;
