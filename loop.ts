@@ -19,9 +19,16 @@
  * and the next epoll_wait is not interrupted. So the loop yields on EINTR,
  * and once SIGNAL_CHECK_MS have passed since the last yield it yields at
  * the first YIELD_IDLE_MS without events, or YIELD_GRACE_MS after it first
- * saw the yield due if events never stop; it never waits longer than
- * SIGNAL_CHECK_MS in epoll_wait: a signal is acted on within about 2 *
- * SIGNAL_CHECK_MS whatever the loop is doing. Yielding when idle keeps the
+ * saw the yield due if events never stop. Once a handler has run since the
+ * last yield, it never waits longer than SIGNAL_CHECK_MS in epoll_wait: a
+ * signal that came while handlers ran is acted on within about 2 *
+ * SIGNAL_CHECK_MS. A loop that has dispatched nothing since its last yield
+ * can have missed only a signal that came in the few microseconds between
+ * that yield and its next epoll_wait: it waits up to QUIET_WAIT_MS, the
+ * longest such a signal waits. With the TCP walk's quiet period
+ * (TCP_TIMER_QUIET_MS), an idle orzo went from 32-33 wake-ups and 2.7-3.2 ms
+ * of CPU a second to 4 and 0.3-0.4 ms (pasta: 2 and 0.2 ms; measured here
+ * over 10 s, 5 s after start). Yielding when idle keeps the
  * stall off exchanges in flight: a ping every 50 ms met the due yield
  * between its request and its reply, each time (about 0.1-0.2 ms more RTT).
  * The grace is short because yields under load are worth their cost: held
@@ -30,8 +37,8 @@
  * VM→remote), the same as not waiting at all with a 5 ms grace. The yield
  * awaits a trivial FFI call run on a blocking thread (getpid_async), so the
  * runtime must park. Measured here (Deno 2.9, a busy loop yielding every
- * 50 ms): that yield stalls the loop 0.5 ms (1% under full load; idle, 20
- * wakeups a second) and the listener ran within one period; setTimeout(0) also works
+ * 50 ms): that yield stalls the loop 0.5 ms (1% under full load) and the
+ * listener ran within one period; setTimeout(0) also works
  * but stalls 2-4 ms (the timer's granularity: 4-8% under load); a
  * MessageChannel round trip stalls 0.2 ms but the listener had still not
  * run after 4.5 s (the runtime never parks). Rejected too: a self-pipe
@@ -48,6 +55,13 @@ import { err } from "./log.ts";
 
 /** Longest time the loop goes without yielding to Deno's event loop (ms). */
 export const SIGNAL_CHECK_MS = 50;
+
+/**
+ * Longest wait of a loop that has dispatched nothing since its last yield
+ * (ms): the bound on acting on a signal that came between that yield and
+ * the wait (see the module doc).
+ */
+export const QUIET_WAIT_MS = 1000;
 
 /**
  * Once a yield is due, the loop waits this long for more events before it
@@ -263,26 +277,36 @@ export class EventLoop {
 
   /**
    * Runs until stop() is called, yielding to Deno's event loop about
-   * every SIGNAL_CHECK_MS so that signal listeners run (see the module doc).
-   * @param timeoutMs longest wait between post() calls (at most SIGNAL_CHECK_MS)
+   * every SIGNAL_CHECK_MS while events come, so that signal listeners run
+   * (see the module doc).
+   * @param timeoutMs longest wait between post() calls: at most
+   *   SIGNAL_CHECK_MS while events come, at most QUIET_WAIT_MS once a yield
+   *   has been followed by none
    * @returns the exit code given to stop()
    */
   async run(timeoutMs = 1000): Promise<number> {
     const wait = timeoutMs < 0 || timeoutMs > SIGNAL_CHECK_MS ? SIGNAL_CHECK_MS : timeoutMs;
+    const quietWait = timeoutMs < 0 || timeoutMs > QUIET_WAIT_MS ? QUIET_WAIT_MS : timeoutMs;
     let lastYield = performance.now();
     /* when the loop first saw a yield due, -1 while none is */
     let dueAt = -1;
+    /* whether a handler ran since the last yield (it may have taken a signal) */
+    let busy = false;
     while (this.exitCode === null) {
-      const n = this.runOnce(dueAt >= 0 && wait > YIELD_IDLE_MS ? YIELD_IDLE_MS : wait);
+      const n = this.runOnce(
+        dueAt >= 0 && wait > YIELD_IDLE_MS ? YIELD_IDLE_MS : busy ? wait : quietWait,
+      );
       if (n < 0 && n !== -4 /* EINTR: a signal */) {
         err(`epoll_wait: errno ${-n}`);
         return 1;
       }
+      if (n > 0) busy = true;
       const t = performance.now();
       const since = t - lastYield;
       if (dueAt < 0 && since >= SIGNAL_CHECK_MS) dueAt = t;
       if (this.yieldNow || yieldNow(n, since, dueAt < 0 ? 0 : t - dueAt)) {
         dueAt = -1;
+        busy = false;
         this.yieldNow = false;
         /* Deno's runtime parks meanwhile: signal listeners run */
         const t0 = performance.now();

@@ -9,8 +9,10 @@
 import assert from "node:assert/strict";
 import {
   EPOLL_TYPE_PING,
+  EPOLL_TYPE_TIMER,
   EPOLL_TYPE_UDP,
   EventLoop,
+  QUIET_WAIT_MS,
   SIGNAL_CHECK_MS,
   YIELD_GRACE_MS,
   yieldNow,
@@ -19,6 +21,10 @@ import { FLOW_STATE_FREE, FLOW_TYPE_UDP, FlowTable } from "./flow/table.ts";
 import { PIF_HOST, PIF_TAP } from "./flow/pif.ts";
 import { libc } from "./ffi/libc.ts";
 import { EPOLLIN, O_CLOEXEC, O_NONBLOCK } from "./ffi/layout.ts";
+import { timerAck, timerCreate, timerSet } from "./ffi/timer.ts";
+
+/** run()'s timeout in the tests of idle waits (ms): short, and not SIGNAL_CHECK_MS. */
+const QUIET_TEST_MS = 200;
 
 /** A pipe with a byte in it: its read end is readable until closed. */
 function readablePipe(): [number, number] {
@@ -102,14 +108,15 @@ Deno.test("EventLoop.run: yields under events that never stop, and when idle", a
         return false;
       };
       const t0 = performance.now();
-      assert.equal(await loop.run(1000), 0);
+      assert.equal(await loop.run(QUIET_TEST_MS), 0);
       const took = performance.now() - t0;
       assert.equal(yields.length, 4);
       assert.equal(events > 0, busy);
-      /* four yields: each SIGNAL_CHECK_MS after the last when idle, and
-       * YIELD_GRACE_MS later when events never leave the loop idle; the
-       * upper bound leaves room for a slow machine */
-      const period = SIGNAL_CHECK_MS + (busy ? YIELD_GRACE_MS : 0);
+      /* four yields: YIELD_GRACE_MS after SIGNAL_CHECK_MS when events never
+       * leave the loop idle, and each wait's full length (the run()
+       * argument) when nothing comes at all; the upper bound leaves room
+       * for a slow machine */
+      const period = busy ? SIGNAL_CHECK_MS + YIELD_GRACE_MS : QUIET_TEST_MS;
       assert.ok(took >= 4 * period - 1, `busy ${busy}: four yields after ${took} ms`);
       assert.ok(took < 4 * period + 1000, `busy ${busy}: four yields took ${took} ms`);
     } finally {
@@ -117,5 +124,38 @@ Deno.test("EventLoop.run: yields under events that never stop, and when idle", a
       libc.symbols.close(w);
       loop.epoll.close();
     }
+  }
+});
+
+Deno.test("EventLoop.run: a quiet loop waits up to QUIET_WAIT_MS, and an event brings the yield right after it", async () => {
+  const loop = new EventLoop();
+  const timer = timerCreate();
+  const yields: number[] = [];
+  let fired = 0;
+  try {
+    loop.epoll.add(timer, EPOLLIN, EPOLL_TYPE_TIMER);
+    loop.on(EPOLL_TYPE_TIMER, (fd) => fired += timerAck(fd));
+    loop.yieldMore = () => {
+      yields.push(performance.now());
+      if (yields.length === 3) loop.stop(0);
+      return false;
+    };
+    /* one expiry, 1.5 s after the first quiet wait began */
+    const t0 = performance.now();
+    assert.equal(timerSet(timer, QUIET_WAIT_MS + 500), 0);
+    /* a longer timeout than the bound: the bound holds */
+    assert.equal(await loop.run(10 * QUIET_WAIT_MS), 0);
+    assert.equal(fired, 1);
+    const [a, b, c] = yields.map((t) => t - t0) as [number, number, number];
+    assert.ok(a >= QUIET_WAIT_MS - 1 && a < QUIET_WAIT_MS + 400, `first yield after ${a} ms`);
+    /* the handler ran: the next yield comes SIGNAL_CHECK_MS after the last, not a second */
+    assert.ok(
+      b >= QUIET_WAIT_MS + 500 && b < QUIET_WAIT_MS + 500 + 400,
+      `yield after the event at ${b} ms`,
+    );
+    assert.ok(c - b >= QUIET_WAIT_MS - 1, `then quiet again: ${c - b} ms`);
+  } finally {
+    libc.symbols.close(timer);
+    loop.epoll.close();
   }
 });
