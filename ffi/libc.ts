@@ -116,6 +116,8 @@ export const LIBC_SYMBOLS = {
   timerfd_create: { parameters: ["i32", "i32"], result: "i32" },
   /* int timerfd_settime(int fd, int flags, const struct itimerspec *n, struct itimerspec *o) */
   timerfd_settime: { parameters: ["i32", "i32", "buffer", "buffer"], result: "i32" },
+  /* int timerfd_gettime(int fd, struct itimerspec *cur) */
+  timerfd_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   /* int inotify_init1(int flags) */
   inotify_init1: { parameters: ["i32"], result: "i32" },
   /* int inotify_add_watch(int fd, const char *path, uint32_t mask) */

@@ -41,6 +41,18 @@ export function timerSet(fd: number, valueMs: number, intervalMs = 0): number {
 }
 
 /**
+ * A timerfd's period, as the kernel has it.
+ * @param fd the timerfd
+ * @returns the interval in milliseconds (0 for a one-shot or disarmed
+ *   timer), or -errno
+ */
+export function timerIntervalMs(fd: number): number {
+  if (libc.symbols.timerfd_gettime(fd, spec) < 0) return -errno();
+  return Number(specView.getBigInt64(0, true)) * 1000 +
+    Math.floor(Number(specView.getBigInt64(8, true)) / 1000000);
+}
+
+/**
  * Reads (and so acknowledges) a timerfd's expirations.
  * @param fd the timerfd
  * @returns expirations since last read (0 if none)

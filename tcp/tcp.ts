@@ -96,7 +96,7 @@ import {
   TCP_NODELAY,
 } from "../ffi/layout.ts";
 import { sockaddrFromInany, sockaddrToInany } from "../ffi/sockaddr.ts";
-import { timerAck, timerCreate, timerSet } from "../ffi/timer.ts";
+import { timerAck, timerCreate, timerIntervalMs, timerSet } from "../ffi/timer.ts";
 import { FLOW_STATE_ACTIVE, FLOW_TYPE_TCP } from "../flow/table.ts";
 import { PIF_HOST, PIF_SPLICE, PIF_TAP } from "../flow/pif.ts";
 import { fwdGuestAddr, fwdNatFromHost } from "../fwd/nat.ts";
@@ -138,6 +138,15 @@ import { fdBudget, fdBudgetTick, fdOverBudget } from "../flow/fd_budget.ts";
 
 /** Timer period of the connection walk. */
 export const TCP_TIMER_INTERVAL_MS = 100;
+/**
+ * Timer period of the walk while no TCP connection is open and no listener
+ * is paused: what is left then (`auto` port scans, splice timeouts, the
+ * descriptor budget) runs once a second, so an idle orzo is not woken ten
+ * times a second for nothing.
+ */
+export const TCP_TIMER_QUIET_MS = 1000;
+/** Period of the `auto` port scans and of spliceTimer() (ms). */
+const TCP_SCAN_MS = 1000;
 /** Timer period while some window is held back by queued data. */
 export const TCP_WATCH_INTERVAL_MS = 1;
 /** Handshake timeout: the host connect. */
@@ -232,6 +241,8 @@ interface TcpState {
   /** SO_SNDBUF of host sockets after sockOpts() (the kernel caps what we ask) */
   sndbuf: number;
   timerFd: number;
+  /** whether the timer runs at TCP_TIMER_QUIET_MS (no connection, no paused listener) */
+  timerQuiet: boolean;
   lastTimer: number;
   /** connections with an ACK to send after this batch */
   ackQueue: Int32Array;
@@ -453,6 +464,7 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     peekOff: probePeekOff(),
     sndbuf: probeSndbuf(),
     timerFd,
+    timerQuiet: false,
     lastTimer: 0,
     ackQueue: new Int32Array(c.flows.capacity),
     ackQueueLen: 0,
@@ -624,6 +636,20 @@ function refusePending(s: TcpState, fd: number, data: number, now: number): void
   s.paused.push(fd, data);
   s.pausedCookies.push(socketCookie(fd));
   s.pausedUntil = now + LISTEN_PAUSE_MS;
+  timerQuiet(s, false);
+}
+
+/**
+ * Sets the walk's period: TCP_TIMER_QUIET_MS when quiet, else
+ * TCP_TIMER_INTERVAL_MS. Leaves alone the faster period of held-back
+ * windows (TCP_WATCH_INTERVAL_MS), which has connections to watch.
+ * @param quiet whether no connection is open and no listener paused
+ */
+function timerQuiet(s: TcpState, quiet: boolean): void {
+  if (s.timerQuiet === quiet || s.watchLen > 0) return;
+  s.timerQuiet = quiet;
+  const ms = quiet ? TCP_TIMER_QUIET_MS : TCP_TIMER_INTERVAL_MS;
+  timerSet(s.timerFd, ms, ms);
 }
 
 /**
@@ -755,7 +781,10 @@ function tcpWatchWindows(now: number): void {
     }
   }
   s.watchLen = kept;
-  if (kept === 0) timerSet(s.timerFd, TCP_TIMER_INTERVAL_MS, TCP_TIMER_INTERVAL_MS);
+  if (kept === 0) {
+    s.timerQuiet = false;
+    timerSet(s.timerFd, TCP_TIMER_INTERVAL_MS, TCP_TIMER_INTERVAL_MS);
+  }
 }
 
 /**
@@ -1143,6 +1172,7 @@ function connFromTap(
     tcpRstSyn(S, v6, seq, sport, dport);
     return;
   }
+  timerQuiet(S, false);
   fl.flowInitiate(idx, PIF_TAP, key, 16, key, 0, dport, sport);
   for (let i = 48; i < 64; i++) key[i] = 0;
   fl.flowTarget(idx, PIF_HOST, key, 48, key, 32, 0, dport);
@@ -1794,6 +1824,7 @@ function tcpListenHandler(fd: number, data: number, _events: number, now: number
       libc.symbols.close(cfd);
       continue;
     }
+    timerQuiet(s, false);
     fl.flowInitiate(idx, PIF_HOST, key, 48, key, 0, lport, peerPort);
     fl.flowTarget(idx, PIF_TAP, key, 16, key, 32, peerPort, dport);
     fl.flowSetType(idx, FLOW_TYPE_TCP);
@@ -1842,8 +1873,10 @@ export function tcpTimer(now: number): void {
   const fl = s.c.flows;
   const conns = s.conns;
   const max = fl.maxUsed;
+  let open = 0;
   for (let idx = 0; idx < max; idx++) {
     if (fl.state[idx] !== FLOW_STATE_ACTIVE || fl.type[idx] !== FLOW_TYPE_TCP) continue;
+    open++;
     if (conns.sock[idx]! < 0) continue;
     const ev = conns.events[idx]!;
     const f = conns.flags[idx]!;
@@ -1903,11 +1936,22 @@ export function tcpTimer(now: number): void {
   s.lastTimer = now;
   fdBudgetTick(now);
   if (s.paused.length > 0 && now >= s.pausedUntil) listenResume(s);
-  if (now - s.lastScan >= 1000) {
+  timerQuiet(s, open === 0 && s.paused.length === 0);
+  /* (half a walk early: a quiet timer's tick may come a little before the second is up) */
+  if (now - s.lastScan >= TCP_SCAN_MS - TCP_TIMER_INTERVAL_MS / 2) {
     s.lastScan = now;
     for (const d of s.scanned) d.scan();
     spliceTimer(now);
   }
+}
+
+/**
+ * The connection walk's period, read back from its timerfd (for tests and
+ * diagnostics).
+ * @returns milliseconds, or -errno
+ */
+export function tcpTimerPeriodMs(): number {
+  return S === null ? -ERRNO.EBADF : timerIntervalMs(S.timerFd);
 }
 
 /**

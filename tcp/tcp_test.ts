@@ -42,6 +42,8 @@ import {
   TCP_FIN_RETRIES,
   TCP_MAX_RETRANS,
   TCP_SYN_RETRIES,
+  TCP_TIMER_INTERVAL_MS,
+  TCP_TIMER_QUIET_MS,
   tcpAckRetries,
   tcpInit,
   tcpOpenCount,
@@ -51,6 +53,7 @@ import {
   tcpSetListeners,
   type TcpStats,
   tcpTimer,
+  tcpTimerPeriodMs,
 } from "./tcp.ts";
 import { TAP_FIN_ACKED, TAP_FIN_SENT } from "./conn.ts";
 import { FakeTap } from "../tests/helpers/fake_tap.ts";
@@ -817,6 +820,24 @@ tcpTest("tcpTimer() closes a connection whose FIN, sent again, is then acknowled
   await pumpFor(h, 10);
   assert.equal(tcpOpenCount(), 0, "connections left");
   assert.equal(h.stats.rstToTap, 0, "resets");
+});
+
+tcpTest("the connection walk slows to once a second while no connection is open", async (h) => {
+  assert.equal(tcpTimerPeriodMs(), TCP_TIMER_INTERVAL_MS, "at start");
+  let t = simStart();
+  tcpTimer(t);
+  assert.equal(tcpTimerPeriodMs(), TCP_TIMER_QUIET_MS, "no connection");
+  const k = await connEstablished(h);
+  assert.equal(tcpTimerPeriodMs(), TCP_TIMER_INTERVAL_MS, "a connection from the guest");
+  t += TCP_TIMER_INTERVAL_MS;
+  tcpTimer(t);
+  assert.equal(tcpTimerPeriodMs(), TCP_TIMER_INTERVAL_MS, "still open");
+  inject(h, { ...k.g, flags: RST });
+  await pumpUntil(h, "error at the server", () => k.peer.poll().error !== 0 || k.peer.eof);
+  assert.equal(tcpOpenCount(), 0, "connections left");
+  t += TCP_TIMER_INTERVAL_MS;
+  tcpTimer(t);
+  assert.equal(tcpTimerPeriodMs(), TCP_TIMER_QUIET_MS, "closed");
 });
 
 tcpTest("tcpTapHandler() resets the server's connection on an RST from the guest", async (h) => {
