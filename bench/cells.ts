@@ -7,7 +7,7 @@
  */
 
 import { DENO, REPO, type Topology } from "../tests/helpers/topology.ts";
-import { lastLine, must, Proc, run, sleep } from "./proc.ts";
+import { lastLine, must, Proc, run, sleep, threadTimes } from "./proc.ts";
 import { type Forwards, type Guest, REMOTE_ADDR } from "./tools.ts";
 
 /** Settings from the environment. */
@@ -483,9 +483,13 @@ function udpCell(len: number, reverse: boolean): CellDef {
 /** How long the idle cell leaves the translator alone before reading its memory, ms. */
 const IDLE_MS = 3000;
 
+/** When the idle cell starts counting CPU time and wake-ups, ms (after start-up's tail). */
+const IDLE_CPU_FROM_MS = 1000;
+
 /**
- * The translator's memory when idle: IDLE_MS after the guest was configured,
- * nothing sent, VmRSS and its anonymous and file-backed parts.
+ * The translator when idle: IDLE_MS after the guest was configured, nothing
+ * sent, VmRSS and its anonymous and file-backed parts; CPU time and
+ * wake-ups a second (all threads) from IDLE_CPU_FROM_MS to IDLE_MS.
  */
 const idleCell: CellDef = {
   id: "idle",
@@ -501,14 +505,35 @@ const idleCell: CellDef = {
       fmt: (m) =>
         m.anonMiB === undefined ? "–" : `${m.anonMiB.toFixed(1)} + ${m.fileMiB!.toFixed(1)}`,
     },
+    {
+      label: "CPU idle, 1-3 s after start (ms a second)",
+      key: "cpuMsPerS",
+      fmt: num("cpuMsPerS", 2),
+    },
+    {
+      label: "wake-ups idle, 1-3 s after start (a second)",
+      key: "wakeupsPerS",
+      fmt: num("wakeupsPerS", 1),
+    },
   ],
   async measure(_t, g) {
     if (!g.pid) throw new Error("no translator process");
-    await sleep(IDLE_MS);
+    await sleep(IDLE_CPU_FROM_MS);
+    const t0 = threadTimes(g.pid);
+    const w0 = performance.now();
+    await sleep(IDLE_MS - IDLE_CPU_FROM_MS);
+    const t1 = threadTimes(g.pid);
+    const s = (performance.now() - w0) / 1000;
     const status = Deno.readTextFileSync(`/proc/${g.pid}/status`);
     const mib = (field: string) =>
       Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN) / 1024;
-    return { rssMiB: mib("VmRSS"), anonMiB: mib("RssAnon"), fileMiB: mib("RssFile") };
+    return {
+      rssMiB: mib("VmRSS"),
+      anonMiB: mib("RssAnon"),
+      fileMiB: mib("RssFile"),
+      cpuMsPerS: t0 && t1 ? (t1.runNs - t0.runNs) / 1e6 / s : NaN,
+      wakeupsPerS: t0 && t1 ? (t1.wakeups - t0.wakeups) / s : NaN,
+    };
   },
 };
 

@@ -213,6 +213,37 @@ export function findProcess(argv: string[]): number {
   return 0;
 }
 
+/** Run time and sleeps of all of a process's threads. */
+export interface ThreadTimes {
+  /** time on a CPU, ns (schedstat: exact, unlike the tick-counted stat) */
+  runNs: number;
+  /** voluntary context switches: each is a sleep, so a wake-up follows */
+  wakeups: number;
+}
+
+/**
+ * Sums run time and voluntary switches over a process's threads.
+ * @param pid the process
+ * @returns the sums, or null when it is gone
+ */
+export function threadTimes(pid: number): ThreadTimes | null {
+  let runNs = 0;
+  let wakeups = 0;
+  try {
+    for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        const dir = `/proc/${pid}/task/${e.name}`;
+        runNs += Number(Deno.readTextFileSync(`${dir}/schedstat`).split(" ")[0]);
+        const status = Deno.readTextFileSync(`${dir}/status`);
+        wakeups += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      } catch { /* a thread that ended */ }
+    }
+  } catch {
+    return null;
+  }
+  return { runNs, wakeups };
+}
+
 /** CPU time and memory of a process. */
 export interface Usage {
   /** user + system CPU seconds, all threads */
