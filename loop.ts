@@ -208,6 +208,20 @@ export class EventLoop {
    */
   readonly recover: (() => void)[] = [];
 
+  /** the earliest time (performance.now() ms) a post handler asked to run by, or Infinity */
+  #wakeAt = Infinity;
+
+  /**
+   * Asks for the post handlers to run again by a time even if no event comes
+   * (a quiet loop waits up to QUIET_WAIT_MS otherwise). A post handler asks
+   * again after each wait while it still needs it: the asks are cleared
+   * before the post handlers run.
+   * @param at monotonic time (performance.now(), ms)
+   */
+  wakeBy(at: number): void {
+    if (at < this.#wakeAt) this.#wakeAt = at;
+  }
+
   /**
    * Registers the handler for a reference type.
    * @param type EPOLL_TYPE_*
@@ -252,6 +266,7 @@ export class EventLoop {
       }
     }
     const post = this.post;
+    this.#wakeAt = Infinity;
     for (let i = 0; i < post.length; i++) {
       try {
         post[i]!(now);
@@ -293,9 +308,12 @@ export class EventLoop {
     /* whether a handler ran since the last yield (it may have taken a signal) */
     let busy = false;
     while (this.exitCode === null) {
-      const n = this.runOnce(
-        dueAt >= 0 && wait > YIELD_IDLE_MS ? YIELD_IDLE_MS : busy ? wait : quietWait,
-      );
+      let ms = dueAt >= 0 && wait > YIELD_IDLE_MS ? YIELD_IDLE_MS : busy ? wait : quietWait;
+      if (this.#wakeAt !== Infinity) {
+        const by = Math.ceil(this.#wakeAt - performance.now());
+        if (by < ms) ms = by < 0 ? 0 : by;
+      }
+      const n = this.runOnce(ms);
       if (n < 0 && n !== -4 /* EINTR: a signal */) {
         err(`epoll_wait: errno ${-n}`);
         return 1;

@@ -159,3 +159,24 @@ Deno.test("EventLoop.run: a quiet loop waits up to QUIET_WAIT_MS, and an event b
     loop.epoll.close();
   }
 });
+
+Deno.test("EventLoop.run: a post handler's wakeBy() cuts a quiet wait short", async () => {
+  const loop = new EventLoop();
+  const runs: number[] = [];
+  let t0 = 0;
+  loop.post.push((now) => {
+    runs.push(now - t0);
+    /* once, 300 ms after the first run; then nothing: the next wait is quiet again */
+    if (runs.length === 1) loop.wakeBy(now + 300);
+    if (runs.length === 3) loop.stop(0);
+  });
+  try {
+    t0 = performance.now();
+    assert.equal(await loop.run(QUIET_WAIT_MS), 0);
+    const [a, b, c] = runs as [number, number, number];
+    assert.ok(b - a >= 299 && b - a < 300 + 400, `asked for 300 ms: ${b - a} ms`);
+    assert.ok(c - b >= QUIET_WAIT_MS - 1, `then a quiet wait: ${c - b} ms`);
+  } finally {
+    loop.epoll.close();
+  }
+});

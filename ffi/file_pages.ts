@@ -102,13 +102,18 @@ export const FILE_TRIM_LATEST_MS = 10_000;
  * so it must not stand between a guest and its first packets (a ping right
  * after start-up would wait for it). A network busy from the start gets it
  * FILE_TRIM_LATEST_MS after the first call, a one-time pause of some ms.
- * @param loop the event loop's post handlers and its per-type event counts
+ * @param loop the event loop's post handlers, its per-type event counts and
+ *   the ask to run them by a time (EventLoop.wakeBy)
  * @param types the event types that count (loop.ts: EPOLL_TRAFFIC_TYPES)
  * @param quietMs how long without events (ms)
  * @param trim what to run (the trim; tests count calls)
  */
 export function filePagesTrimWhenQuiet(
-  loop: { post: ((now: number) => void)[]; events: Float64Array },
+  loop: {
+    post: ((now: number) => void)[];
+    events: Float64Array;
+    wakeBy?: (at: number) => void;
+  },
   types: readonly number[],
   quietMs = FILE_TRIM_QUIET_MS,
   trim: () => unknown = filePagesTrim,
@@ -129,6 +134,10 @@ export function filePagesTrimWhenQuiet(
     if (now - quietSince >= quietMs || now - first >= FILE_TRIM_LATEST_MS) {
       done = true;
       trim();
+      return;
     }
+    /* a quiet loop sleeps up to a second: not past the time the trim falls due */
+    const due = quietSince + quietMs;
+    loop.wakeBy?.(due < first + FILE_TRIM_LATEST_MS ? due : first + FILE_TRIM_LATEST_MS);
   });
 }

@@ -76,6 +76,26 @@ Deno.test("filePagesTrimWhenQuiet() trims once, after the loop has dispatched no
   assert.equal(trims, 1, "trimmed more than once");
 });
 
+Deno.test("filePagesTrimWhenQuiet() asks the loop to wake when the trim falls due", () => {
+  const asked: number[] = [];
+  const loop = {
+    post: [] as ((now: number) => void)[],
+    events: new Float64Array(2),
+    wakeBy: (at: number) => asked.push(at),
+  };
+  let trims = 0;
+  filePagesTrimWhenQuiet(loop, [1], 1000, () => trims++);
+  loop.events[1]!++;
+  loop.post.forEach((p) => p(200));
+  assert.deepEqual(asked, [1200], "a second after the last traffic");
+  loop.post.forEach((p) => p(700));
+  assert.deepEqual(asked, [1200, 1200], "asked again after each wait");
+  loop.post.forEach((p) => p(1200));
+  assert.equal(trims, 1);
+  loop.post.forEach((p) => p(2500));
+  assert.deepEqual(asked, [1200, 1200], "nothing asked once trimmed");
+});
+
 Deno.test("filePagesTrimWhenQuiet() trims a network busy from the start after FILE_TRIM_LATEST_MS", () => {
   const loop = { post: [] as ((now: number) => void)[], events: new Float64Array(2) };
   let trimmedAt = -1;
