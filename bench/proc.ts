@@ -213,7 +213,7 @@ export function findProcess(argv: string[]): number {
   return 0;
 }
 
-/** Run time and sleeps of all of a process's threads. */
+/** Run time and sleeps of a thread, or their sum over threads. */
 export interface ThreadTimes {
   /** time on a CPU, ns (schedstat: exact, unlike the tick-counted stat) */
   runNs: number;
@@ -222,24 +222,47 @@ export interface ThreadTimes {
 }
 
 /**
- * Sums run time and voluntary switches over a process's threads.
+ * Reads run time and voluntary switches of each of a process's threads.
  * @param pid the process
- * @returns the sums, or null when it is gone
+ * @returns by thread ID, or null when the process is gone
  */
-export function threadTimes(pid: number): ThreadTimes | null {
-  let runNs = 0;
-  let wakeups = 0;
+export function threadTimes(pid: number): Map<string, ThreadTimes> | null {
+  const out = new Map<string, ThreadTimes>();
   try {
     for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
       try {
         const dir = `/proc/${pid}/task/${e.name}`;
-        runNs += Number(Deno.readTextFileSync(`${dir}/schedstat`).split(" ")[0]);
+        const runNs = Number(Deno.readTextFileSync(`${dir}/schedstat`).split(" ")[0]);
         const status = Deno.readTextFileSync(`${dir}/status`);
-        wakeups += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+        const wakeups = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+        out.set(e.name, { runNs, wakeups });
       } catch { /* a thread that ended */ }
     }
   } catch {
     return null;
+  }
+  return out;
+}
+
+/**
+ * What a process's threads did between two readings: the threads alive at
+ * the second count from the first (or from their start). A thread that ended
+ * in between is left out (its part of the interval is lost: sums over the
+ * live threads alone would go backwards).
+ * @param before the first reading
+ * @param after the second
+ * @returns the sums
+ */
+export function threadTimesSince(
+  before: Map<string, ThreadTimes>,
+  after: Map<string, ThreadTimes>,
+): ThreadTimes {
+  let runNs = 0;
+  let wakeups = 0;
+  for (const [tid, a] of after) {
+    const b = before.get(tid);
+    runNs += a.runNs - (b?.runNs ?? 0);
+    wakeups += a.wakeups - (b?.wakeups ?? 0);
   }
   return { runNs, wakeups };
 }
