@@ -310,8 +310,9 @@ export class EventLoop {
     while (this.exitCode === null) {
       let ms = dueAt >= 0 && wait > YIELD_IDLE_MS ? YIELD_IDLE_MS : busy ? wait : quietWait;
       if (this.#wakeAt !== Infinity) {
+        /* (a time just past gives Math.ceil() -0, which FFI refuses as an i32) */
         const by = Math.ceil(this.#wakeAt - performance.now());
-        if (by < ms) ms = by < 0 ? 0 : by;
+        if (by < ms) ms = by > 0 ? by : 0;
       }
       const n = this.runOnce(ms);
       if (n < 0 && n !== -4 /* EINTR: a signal */) {

@@ -180,3 +180,19 @@ Deno.test("EventLoop.run: a post handler's wakeBy() cuts a quiet wait short", as
     loop.epoll.close();
   }
 });
+
+Deno.test("EventLoop.run: a wakeBy() time just past waits 0 ms (not -0, which FFI refuses as an i32)", async () => {
+  const loop = new EventLoop();
+  let runs = 0;
+  loop.post.push((now) => {
+    /* due the moment it is asked: the wait computed from it is a fraction of a ms past */
+    if (++runs < 5) loop.wakeBy(now);
+    else loop.stop(0);
+  });
+  try {
+    assert.equal(await loop.run(QUIET_WAIT_MS), 0);
+    assert.equal(runs, 5);
+  } finally {
+    loop.epoll.close();
+  }
+});
