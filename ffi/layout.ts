@@ -145,6 +145,10 @@ export const SO_ERROR = 4;
 export const SO_SNDBUF = 7;
 /** SO_RCVBUF */
 export const SO_RCVBUF = 8;
+/** SO_SNDBUFFORCE: SO_SNDBUF beyond wmem_max (CAP_NET_ADMIN) */
+export const SO_SNDBUFFORCE = 32;
+/** SO_RCVBUFFORCE: SO_RCVBUF beyond rmem_max (CAP_NET_ADMIN) */
+export const SO_RCVBUFFORCE = 33;
 /** SO_BINDTODEVICE */
 export const SO_BINDTODEVICE = 25;
 export {

@@ -37,6 +37,7 @@ import { libc } from "../ffi/libc.ts";
 import { check, errno, SysError } from "../ffi/errno.ts";
 import { ConfError } from "../conf/errors.ts";
 import { addressOf, cString } from "../ffi/mem.ts";
+import { sockBufSet } from "../ffi/sockbuf.ts";
 import {
   AF_UNIX,
   EPOLLERR,
@@ -46,8 +47,6 @@ import {
   EPOLLRDHUP,
   MSG_DONTWAIT,
   MSG_NOSIGNAL,
-  SO_RCVBUF,
-  SO_SNDBUF,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
   SOCK_STREAM,
@@ -80,8 +79,6 @@ const ENOENT = 2;
 const EACCES = 13;
 const ECONNREFUSED = 111;
 const ENOTCONN = 107;
-const SO_SNDBUFFORCE = 32;
-const SO_RCVBUFFORCE = 33;
 const SO_PEERCRED = 17;
 
 /** Writes a frame's length into the 4 bytes before it, big-endian. */
@@ -182,15 +179,6 @@ export function streamListen(path: string | undefined): { fd: number; path: stri
   }
 }
 
-/** Sets a socket buffer size, forced when allowed. */
-function sockBuf(fd: number, force: number, plain: number): void {
-  const v = new Int32Array([SOCK_BUF]);
-  const b = new Uint8Array(v.buffer);
-  if (libc.symbols.setsockopt(fd, SOL_SOCKET, force, b, 4) < 0) {
-    libc.symbols.setsockopt(fd, SOL_SOCKET, plain, b, 4);
-  }
-}
-
 /** The client's PID (SO_PEERCRED), or 0 when unknown. */
 function peerPid(fd: number): number {
   const cred = new Int32Array(3);
@@ -279,8 +267,8 @@ export class StreamTap implements TapBackend {
   attach(fd: number): void {
     const fl = libc.symbols.fcntl(fd, 3, /* F_GETFL */ 0);
     if (fl >= 0) libc.symbols.fcntl(fd, 4, /* F_SETFL */ fl | 0o4000 /* O_NONBLOCK */);
-    sockBuf(fd, SO_SNDBUFFORCE, SO_SNDBUF);
-    sockBuf(fd, SO_RCVBUFFORCE, SO_RCVBUF);
+    sockBufSet(fd, "snd", SOCK_BUF);
+    sockBufSet(fd, "rcv", SOCK_BUF);
     this.fd = fd;
     this.#inLen = 0;
     this.#pendLen = 0;

@@ -17,22 +17,11 @@
 
 import { libc } from "../../ffi/libc.ts";
 import { ERRNO, errno } from "../../ffi/errno.ts";
-import {
-  AF_UNIX,
-  MSG_DONTWAIT,
-  SO_RCVBUF,
-  SO_SNDBUF,
-  SOCK_CLOEXEC,
-  SOCK_NONBLOCK,
-  SOL_SOCKET,
-} from "../../ffi/layout.ts";
+import { sockBufSet } from "../../ffi/sockbuf.ts";
+import { AF_UNIX, MSG_DONTWAIT, SOCK_CLOEXEC, SOCK_NONBLOCK } from "../../ffi/layout.ts";
 
 /** SOCK_SEQPACKET: connected, reliable, message boundaries kept. */
 export const SOCK_SEQPACKET = 5;
-/** SO_SNDBUFFORCE: SO_SNDBUF beyond wmem_max (CAP_NET_ADMIN). */
-const SO_SNDBUFFORCE = 32;
-/** SO_RCVBUFFORCE: SO_RCVBUF beyond rmem_max (CAP_NET_ADMIN). */
-const SO_RCVBUFFORCE = 33;
 /** Buffer asked for on both ends: room for a few hundred MSS-sized frames. */
 const TAP_BUF_BYTES = 4 << 20;
 /** Largest frame read back: a 64 KiB IP packet, Ethernet and tap headers. */
@@ -65,20 +54,11 @@ export class FakeTap {
     this.tapFd = sv[0]!;
     this.peerFd = sv[1]!;
     this.hdrLen = hdrLen;
-    const size = new Uint8Array(new Int32Array([TAP_BUF_BYTES]).buffer);
-    if (libc.symbols.setsockopt(this.tapFd, SOL_SOCKET, SO_SNDBUFFORCE, size, 4) < 0) {
-      libc.symbols.setsockopt(this.tapFd, SOL_SOCKET, SO_SNDBUF, size, 4);
-    }
-    if (libc.symbols.setsockopt(this.peerFd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) < 0) {
-      libc.symbols.setsockopt(this.peerFd, SOL_SOCKET, SO_RCVBUF, size, 4);
-    }
+    sockBufSet(this.tapFd, "snd", TAP_BUF_BYTES);
+    sockBufSet(this.peerFd, "rcv", TAP_BUF_BYTES);
     /* and the other way, for batches of frames from the guest (send()) */
-    if (libc.symbols.setsockopt(this.peerFd, SOL_SOCKET, SO_SNDBUFFORCE, size, 4) < 0) {
-      libc.symbols.setsockopt(this.peerFd, SOL_SOCKET, SO_SNDBUF, size, 4);
-    }
-    if (libc.symbols.setsockopt(this.tapFd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) < 0) {
-      libc.symbols.setsockopt(this.tapFd, SOL_SOCKET, SO_RCVBUF, size, 4);
-    }
+    sockBufSet(this.peerFd, "snd", TAP_BUF_BYTES);
+    sockBufSet(this.tapFd, "rcv", TAP_BUF_BYTES);
   }
 
   /**
