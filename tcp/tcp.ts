@@ -241,8 +241,8 @@ interface TcpState {
   /** SO_SNDBUF of host sockets after sockOpts() (the kernel caps what we ask) */
   sndbuf: number;
   timerFd: number;
-  /** whether the timer runs at TCP_TIMER_QUIET_MS (no connection, no paused listener) */
-  timerQuiet: boolean;
+  /** the timer's period (ms): TCP_WATCH_INTERVAL_MS, TCP_TIMER_INTERVAL_MS or TCP_TIMER_QUIET_MS */
+  timerMs: number;
   lastTimer: number;
   /** connections with an ACK to send after this batch */
   ackQueue: Int32Array;
@@ -464,7 +464,7 @@ export function tcpInit(c: Ctx, loop: EventLoop): TcpStats {
     peekOff: probePeekOff(),
     sndbuf: probeSndbuf(),
     timerFd,
-    timerQuiet: false,
+    timerMs: TCP_TIMER_INTERVAL_MS,
     lastTimer: 0,
     ackQueue: new Int32Array(c.flows.capacity),
     ackQueueLen: 0,
@@ -646,9 +646,13 @@ function refusePending(s: TcpState, fd: number, data: number, now: number): void
  * @param quiet whether no connection is open and no listener paused
  */
 function timerQuiet(s: TcpState, quiet: boolean): void {
-  if (s.timerQuiet === quiet || s.watchLen > 0) return;
-  s.timerQuiet = quiet;
-  const ms = quiet ? TCP_TIMER_QUIET_MS : TCP_TIMER_INTERVAL_MS;
+  if (s.watchLen === 0) timerPeriod(s, quiet ? TCP_TIMER_QUIET_MS : TCP_TIMER_INTERVAL_MS);
+}
+
+/** Re-arms the walk's timer with a period, if it does not run at it already. */
+function timerPeriod(s: TcpState, ms: number): void {
+  if (s.timerMs === ms) return;
+  s.timerMs = ms;
   timerSet(s.timerFd, ms, ms);
 }
 
@@ -745,7 +749,7 @@ function updateWndToTap(S: TcpState, idx: number, now: number): void {
     if (!(conns.flags[idx]! & WND_LIMITED)) {
       conns.flags[idx] = conns.flags[idx]! | WND_LIMITED;
       S.watch[S.watchLen++] = idx;
-      if (S.watchLen === 1) timerSet(S.timerFd, TCP_WATCH_INTERVAL_MS, TCP_WATCH_INTERVAL_MS);
+      if (S.watchLen === 1) timerPeriod(S, TCP_WATCH_INTERVAL_MS);
     }
   } else conns.flags[idx] = conns.flags[idx]! & ~WND_LIMITED;
 }
@@ -781,10 +785,7 @@ function tcpWatchWindows(now: number): void {
     }
   }
   s.watchLen = kept;
-  if (kept === 0) {
-    s.timerQuiet = false;
-    timerSet(s.timerFd, TCP_TIMER_INTERVAL_MS, TCP_TIMER_INTERVAL_MS);
-  }
+  if (kept === 0) timerPeriod(s, TCP_TIMER_INTERVAL_MS);
 }
 
 /**
